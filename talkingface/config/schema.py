@@ -1,0 +1,82 @@
+"""Every config key the toolkit knows: type, allowed values, one line of help.
+
+Values live in the YAML layers (overall < model < dataset < --config_files <
+command line); this table decides what a key may hold, so a typo or a wrong type
+is caught before any work starts, with the closest known key suggested.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str  # int | float | bool | str | path | list[str] | list[int] | any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    nullable: bool = False
+    minimum: float | None = None
+
+
+KEYS: dict[str, Key] = {k.name: k for k in [
+    # --- run ---
+    Key("model", "str", "model name from the registry"),
+    Key("dataset", "str", "dataset name from the registry"),
+    Key("config_files", "list[str]", "extra YAML files layered after the dataset config"),
+    Key("device", "str", "auto | cpu | cuda | cuda:N | mps"),
+    Key("seed", "int", "seed for pairing and seeded weights", minimum=0),
+    Key("weights", "str", "official: the release files (missing -> error); seeded: deterministic test weights; "
+                          "auto: official if present, else seeded with a banner", choices=("official", "seeded", "auto")),
+    Key("checkpoint_dir", "path", "folder with the official checkpoint files"),
+    Key("saved_dir", "path", "where run folders are created"),
+    Key("run_dir", "path", "reuse this run folder (resume) instead of a new timestamped one", nullable=True),
+    Key("resume", "bool", "skip items whose result already exists in the run folder"),
+    Key("stage", "str", "generate | evaluate | all", choices=("generate", "evaluate", "all")),
+    Key("num_workers", "int", "0: in-process; N: Ray workers", minimum=0),
+    Key("ray_address", "str", "join a Ray cluster (auto | ray://host:10001) instead of a local one", nullable=True),
+    Key("num_gpus_per_worker", "float", "GPUs each Ray worker requests when CUDA is present", minimum=0),
+    Key("max_retries", "int", "retries of a failing item before it is recorded as failed", minimum=0),
+    Key("metrics", "list[str]", "metrics to compute: lse, fid, psnr, ssim"),
+    Key("debug", "bool", "show tracebacks"),
+    Key("log_level", "str", "DEBUG | INFO | WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Key("fps", "float", "frame rate every video is resampled to", minimum=1),
+    Key("sample_rate", "int", "audio sample rate (Hz) every audio is resampled to", minimum=8000),
+    # --- dataset ---
+    Key("dataset_root", "path", "dataset folder", nullable=True),
+    Key("split", "str", "split file name without .txt (LRS2: test, val, train, pretrain)", nullable=True),
+    Key("subset", "any", "N first clips of the split (int), or a file listing clip ids", nullable=True),
+    Key("pairing", "str", "unpaired: audio of another clip (seeded derangement); paired: own audio",
+        choices=("unpaired", "paired")),
+    Key("audio_fit", "str", "how foreign audio is fitted to the video length: loop | pad (silence)",
+        choices=("loop", "pad")),
+    Key("max_seconds", "float", "cut clips to at most this many seconds (null: whole clip)", nullable=True, minimum=0),
+    # --- model: video_retalking ---
+    Key("batch_size", "int", "frames per L-Net/E-Net batch", minimum=1),
+    Key("face_det_batch_size", "int", "frames per face-detector batch", minimum=1),
+    Key("landmarks", "str", "68-point landmark source on crops", choices=("dlib", "fan")),
+    Key("expression", "str", "expression template: neutral | smile | path to an image"),
+    Key("up_face", "str", "upper-face edit (only 'original' is supported)"),
+    Key("one_shot", "bool", "use the first frame as the only reference"),
+    Key("without_rl1", "bool", "skip the reference-image L1 refinement (ENet ref = D-Net output)"),
+    Key("static", "bool", "treat the face input as a single still image"),
+    Key("crop", "list[int]", "top bottom left right crop of the input frames (-1: edge)"),
+    Key("pads", "list[int]", "face box padding top bottom left right (px)"),
+    Key("nosmooth", "bool", "do not smooth face boxes over 5 frames"),
+    Key("re_preprocess", "bool", "ignore cached per-clip stage results"),
+    Key("enhancer", "str", "face restoration after E-Net", choices=("gpen", "gfpgan", "none")),
+    Key("precision", "str", "auto | fp32 | fp16 | bf16 (half precision only on CUDA)",
+        choices=("auto", "fp32", "fp16", "bf16")),
+    Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),
+    # --- evaluation ---
+    Key("lse_crop", "str", "face: detect+track face crops (real videos); frame: whole frame (LRS2)",
+        choices=("face", "frame")),
+    Key("lse_detector", "str", "face detector for lse_crop=face", choices=("s3fd", "dlib")),
+    Key("vshift", "int", "SyncNet offsets searched: -vshift..vshift frames", minimum=1),
+    Key("lse_batch_size", "int", "SyncNet windows per batch", minimum=1),
+    Key("fid_crop", "str", "face crops or whole frames for FID", choices=("face", "frame")),
+    Key("fidelity_crop", "str", "face crops or whole frames for PSNR/SSIM", choices=("face", "frame")),
+    Key("fid_batch_size", "int", "Inception images per batch", minimum=1),
+    Key("plots", "bool", "write per-clip sync-offset plots and the HTML report"),
+]}
