@@ -1,0 +1,5 @@
+import sys
+
+from talkingface.cli import module_main
+
+sys.exit(module_main())

@@ -1,0 +1,1 @@
+"""Sub-commands of `python -m talkingface` that need their own argument parsing."""

@@ -1,0 +1,73 @@
+"""Results on stdout (texttable) and in the run folder (results.json / results.csv)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from texttable import Texttable
+
+from talkingface.atomic import atomic_write_json, atomic_write_text
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def metric_table(results: dict[str, Any]) -> str:
+    """The aggregate table people read first: metric, mean, std, clips."""
+    table = Texttable(max_width=110)
+    table.set_deco(Texttable.HEADER | Texttable.BORDER | Texttable.VLINES)
+    table.header(["metric", "mean", "std", "clips", "note"])
+    table.set_cols_dtype(["t", "t", "t", "t", "t"])
+    for name, agg in results.get("aggregate", {}).items():
+        if isinstance(agg, dict):
+            table.add_row([name, _fmt(agg.get("mean")), _fmt(agg.get("std")), _fmt(agg.get("count")),
+                           agg.get("note", "")])
+        else:
+            table.add_row([name, _fmt(agg), "", "", ""])
+    counts = results.get("counts", {})
+    lines = [table.draw()]
+    if counts:
+        lines.append("items: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    for row in results.get("per_clip", []):
+        if row.get("status") not in (None, "ok"):
+            lines.append(f"  {row['id']}: {row.get('status')} - {row.get('error') or row.get('reason')}")
+    if "WARNING" in results:
+        lines.append("WARNING: " + results["WARNING"])
+    return "\n".join(lines)
+
+
+def results_csv(results: dict[str, Any]) -> str:
+    rows = list(results.get("per_clip", []))
+    for name, agg in results.get("aggregate", {}).items():
+        if isinstance(agg, dict):
+            rows.append({"id": f"MEAN:{name}", name: agg.get("mean")})
+            rows.append({"id": f"STD:{name}", name: agg.get("std")})
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns and not isinstance(row[key], (dict, list)):
+                columns.append(key)
+    if "weights" in results:
+        columns.append("weights")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    weights = results.get("weights", {}).get("weights") if isinstance(results.get("weights"), dict) else None
+    for row in rows:
+        writer.writerow({**{k: v for k, v in row.items() if not isinstance(v, (dict, list))},
+                         **({"weights": weights} if weights else {})})
+    return buffer.getvalue()
+
+
+def write_results(run_dir: Path, results: dict[str, Any], config: Any) -> None:
+    atomic_write_json(run_dir / "results.json", results)
+    atomic_write_text(run_dir / "results.csv", results_csv(results))
+    print(metric_table(results), flush=True)

@@ -1,0 +1,229 @@
+"""The quick-start flow: config -> pairs -> model -> generate (resumable) -> evaluate -> report.
+
+Every finished item is written at once (video + per-item JSON, atomically), so a
+killed run loses at most the item in flight; the same command finds the
+unfinished run folder (same config fingerprint) and continues it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from talkingface import registry
+from talkingface.atomic import atomic_write_json, atomic_write_text
+from talkingface.config import Config
+from talkingface.data.base import Pair
+from talkingface.errors import TalkingFaceError
+from talkingface.logs import log_to_file
+
+log = logging.getLogger(__name__)
+
+# Keys that do not change what a run computes: a run with other values is the same run.
+_NOT_IN_FINGERPRINT = {"run_dir", "resume", "stage", "num_workers", "ray_address", "debug", "log_level",
+                       "max_retries", "device", "num_gpus_per_worker", "plots", "config_files", "cache_dir",
+                       "re_preprocess", "batch_size", "face_det_batch_size", "lse_batch_size", "fid_batch_size",
+                       "metrics"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One pair with every path its work touches inside the run folder."""
+    pair: Pair
+    run_dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.pair.id
+
+    @property
+    def video_out(self) -> Path:
+        return self.run_dir / "videos" / f"{self.id}.mp4"
+
+    @property
+    def audio_out(self) -> Path:
+        return self.run_dir / "audio" / f"{self.id}.wav"
+
+    @property
+    def record(self) -> Path:
+        return self.run_dir / "items" / f"{self.id}.json"
+
+
+def fingerprint(config: Config) -> str:
+    data = {k: v for k, v in sorted(config.items()) if k not in _NOT_IN_FINGERPRINT}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_run_dir(config: Config) -> tuple[Path, bool]:
+    """The run folder and whether it is resumed.
+
+    ``run_dir`` given: that folder. Otherwise, with ``resume``, the newest
+    unfinished folder of the same model/dataset/fingerprint; else a new one.
+    """
+    if config.get("run_dir"):
+        path = Path(config["run_dir"])
+        return path, (path / "run.json").exists()
+    saved = Path(config["saved_dir"])
+    prefix = f"{config['model']}-{config['dataset']}-"
+    fp = fingerprint(config)
+    if config.get("resume", True) and saved.is_dir():
+        for candidate in sorted(saved.glob(prefix + "*"), reverse=True):
+            meta = candidate / "run.json"
+            try:
+                info = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                continue
+            if info.get("fingerprint") == fp and info.get("status") != "complete":
+                return candidate, True
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = saved / f"{prefix}{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = saved / f"{prefix}{stamp}-{n}"
+    return path, False
+
+
+def read_record(item: Item) -> dict[str, Any] | None:
+    """A finished item's record, or None (absent, unreadable, or its video is gone)."""
+    try:
+        record = json.loads(item.record.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") == "ok" and not Path(record.get("generated_video", "")).is_file():
+        return None
+    return record
+
+
+def prepare_audio(item: Item, config: Config) -> Path:
+    """The pair's audio at 16 kHz mono, fitted to the face video's length (unpaired protocol)."""
+    from talkingface.media import fit_length, load_audio, probe, read_video, samples_for_frames, write_wav
+
+    if item.audio_out.is_file():
+        return item.audio_out
+    fps = float(config["fps"])
+    audio = load_audio(item.pair.audio, int(config["sample_rate"]))
+    info = probe(item.pair.video) if not item.pair.video.suffix.lower() in (".png", ".jpg", ".jpeg") else {}
+    if info.get("duration"):
+        frames = int(round(info["duration"] * fps))
+    else:
+        frames = read_video(item.pair.video, fps).num_frames
+    if config.get("max_seconds"):
+        frames = min(frames, int(round(config["max_seconds"] * fps)))
+    if item.pair.paired and not config.get("max_seconds"):
+        fitted = audio
+    else:
+        fitted = fit_length(audio, samples_for_frames(frames, fps, int(config["sample_rate"])), config["audio_fit"])
+    write_wav(item.audio_out, fitted, int(config["sample_rate"]))
+    return item.audio_out
+
+
+def generate_item(model: Any, item: Item, config: Config) -> dict[str, Any]:
+    """Generate one item (with retries) and write its record; never raises for item errors."""
+    started = time.time()
+    attempts = int(config.get("max_retries", 0)) + 1
+    error = None
+    for attempt in range(1, attempts + 1):
+        try:
+            audio = prepare_audio(item, config)
+            out = model.generate(item.pair, audio, item.video_out)
+            record = {"id": item.id, "status": "ok", **{k: str(v) for k, v in out.items()},
+                      "pair": item.pair.to_dict(), "seconds": round(time.time() - started, 3),
+                      "attempts": attempt}
+            atomic_write_json(item.record, record)
+            return record
+        except NotImplementedError as exc:
+            error = f"NotImplementedError: {exc}"
+            break  # retrying cannot help
+        except TalkingFaceError as exc:
+            error = f"{type(exc).__name__}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+            break  # the input is wrong: retrying cannot help
+        except Exception as exc:  # an item must not take the batch down
+            error = f"{type(exc).__name__}: {exc}"
+            log.debug("item %s attempt %d failed:\n%s", item.id, attempt, traceback.format_exc())
+            if attempt < attempts:
+                log.warning("item %s failed (%s); retry %d/%d", item.id, error, attempt, attempts - 1)
+    record = {"id": item.id, "status": "failed", "error": error, "pair": item.pair.to_dict(),
+              "seconds": round(time.time() - started, 3)}
+    atomic_write_json(item.record, record)
+    log.error("item %s failed: %s", item.id, error)
+    return record
+
+
+def write_run_meta(run_dir: Path, config: Config, status: str, extra: dict[str, Any] | None = None) -> None:
+    meta = {"fingerprint": fingerprint(config), "status": status, "model": config["model"],
+            "dataset": config["dataset"], "updated": dt.datetime.now().isoformat(timespec="seconds"),
+            "pid": os.getpid(), **(extra or {})}
+    atomic_write_json(run_dir / "run.json", meta)
+
+
+def run(config: Config) -> dict[str, Any]:
+    """The whole flow; returns the results dict that was written to results.json."""
+    from talkingface.report import write_results
+    from talkingface.weights_mode import SEEDED_BANNER
+
+    run_dir, resumed = resolve_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_to_file(run_dir / "run.log")
+    log.info("%s run folder %s", "resuming" if resumed else "new", run_dir)
+    atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+
+    dataset = registry.get("dataset", config["dataset"])(config)
+    pairs = dataset.pairs()
+    atomic_write_json(run_dir / "pairs.json", [p.to_dict() for p in pairs])
+    log.info("%d %s pair(s) from dataset %s", len(pairs), config["pairing"], config["dataset"])
+    items = [Item(p, run_dir) for p in pairs]
+
+    model_cls = registry.get("model", config["model"])
+    from talkingface import scoring
+    from talkingface.weights_mode import choose_weights
+
+    names = model_cls.required_checkpoints(config) if config["stage"] != "evaluate" else []
+    if config["stage"] != "generate":
+        names += scoring.required_checkpoints(config)
+    # pre-flight: stops before any work when files are missing
+    weights = choose_weights(config["weights"], names, config["checkpoint_dir"], int(config["seed"]))
+    extra = {"weights": weights.describe()}
+    write_run_meta(run_dir, config, "running", extra)
+
+    from talkingface.execution import execute
+
+    stage = config["stage"]
+    records: dict[str, dict[str, Any]] = {}
+    if stage in ("generate", "all"):
+        records = execute(model_cls, weights, items, config)
+    else:
+        records = {it.id: r for it in items if (r := read_record(it)) is not None}
+    results: dict[str, Any] = {"run_dir": str(run_dir), **extra}
+    if weights.seeded:
+        results["WARNING"] = SEEDED_BANNER
+    if stage in ("evaluate", "all"):
+        results.update(scoring.evaluate_run(items, records, config, weights))
+    else:
+        results.update(summary_only(items, records))
+    write_results(run_dir, results, config)
+    failed = [r for r in records.values() if r.get("status") != "ok"]
+    write_run_meta(run_dir, config, "complete" if not failed and len(records) == len(items) else "incomplete",
+                   extra)
+    return results
+
+
+def summary_only(items: list[Item], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    rows = [{"id": it.id, "status": records.get(it.id, {}).get("status", "missing"),
+             "error": records.get(it.id, {}).get("error")} for it in items]
+    return {"per_clip": rows, "aggregate": {}, "counts": _counts(rows)}
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    for row in rows:
+        key = {"ok": "succeeded", "failed": "failed"}.get(row.get("status"), "skipped")
+        counts[key] += 1
+    return counts
