@@ -19,6 +19,7 @@ T = TypeVar("T")
 _BUILTINS: dict[str, dict[str, str]] = {
     "model": {
         "video_retalking": "talkingface.models.video_retalking.model:VideoReTalking",
+        "identity": "talkingface.models.identity:IdentityModel",
     },
     "dataset": {
         "video-retalking": "talkingface.data.sample:SampleDataset",

@@ -1,0 +1,73 @@
+import pytest
+import yaml
+
+from talkingface.cli import parse_overrides
+from talkingface.config import describe_keys, load_config
+from talkingface.config.schema import KEYS
+from talkingface.errors import ConfigError
+
+
+def test_layers_in_order(tmp_path):
+    a = tmp_path / "a.yaml"
+    b = tmp_path / "b.yaml"
+    a.write_text("batch_size: 7\nvshift: 10\n")
+    b.write_text("batch_size: 9\n")
+    cfg = load_config("video_retalking", "lrs2", [a, b], {"vshift": 12})
+    assert cfg.fps == 25.0 and cfg.origin["fps"] == "overall.yaml"
+    assert cfg.pads == [0, 20, 0, 0] and cfg.origin["pads"] == "model/video_retalking.yaml"
+    assert cfg.lse_crop == "frame" and cfg.origin["lse_crop"] == "dataset/lrs2.yaml"
+    assert cfg.batch_size == 9 and cfg.origin["batch_size"] == str(b)
+    assert cfg.vshift == 12 and cfg.origin["vshift"] == "command line"
+
+
+def test_dataset_default_crop_modes():
+    assert load_config(dataset="lrs2").lse_crop == "frame"
+    assert load_config(dataset="hdtf").lse_crop == "face"
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"batch_sise": 3})
+    assert "batch_sise" in err.value.message and "batch_size" in err.value.hint
+
+
+def test_wrong_type_names_key_and_layer(tmp_path):
+    with pytest.raises(ConfigError, match="`batch_size` must be int, got 'abc'"):
+        load_config(overrides=parse_overrides(["--batch_size=abc"]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pairing: sometimes\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(config_files=[bad])
+    assert str(bad) in err.value.message and "unpaired" in err.value.message
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("seed: 1\nmetrics: [lse, fid\n")
+    with pytest.raises(ConfigError, match=r"does not parse as YAML \(line"):
+        load_config(config_files=[bad])
+
+
+def test_cli_values_are_data_never_code():
+    out = parse_overrides(["--dataset_root=__import__('os').system('touch /tmp/pwned')", "--seed", "3",
+                           "--metrics=lse,fid", "--resume", "-m", "identity"])
+    assert out["dataset_root"] == "__import__('os').system('touch /tmp/pwned')"
+    assert out["seed"] == 3 and out["metrics"] == "lse,fid" and out["resume"] is True
+    cfg = load_config(out.pop("model"), None, (), out)
+    assert cfg.metrics == ["lse", "fid"] and cfg.model == "identity"
+    with pytest.raises(ConfigError, match="`seed` must be int"):
+        load_config(overrides=parse_overrides(["--seed=!!python/object/apply:os.system ['true']"]))
+
+
+def test_help_lists_every_key_with_default():
+    text = describe_keys(load_config())
+    for name in KEYS:
+        assert f"--{name}" in text
+    assert "(default: 25.0)" in text
+
+
+def test_overall_yaml_covers_schema_only():
+    from talkingface.config.loader import CONFIG_DIR
+
+    overall = yaml.safe_load((CONFIG_DIR / "overall.yaml").read_text())
+    assert set(overall) <= set(KEYS)

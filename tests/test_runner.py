@@ -1,0 +1,99 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from talkingface.cli import main
+from talkingface.media import load_audio, read_video
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _args(tmp_path, *extra):
+    return ["-m", "identity", "-d", "video-retalking", f"--saved_dir={tmp_path}", "--max_seconds=1",
+            "--metrics=psnr", "--weights=seeded", *extra]
+
+
+def _run_dir(tmp_path):
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def test_run_writes_the_run_folder(tmp_path, capsys):
+    assert main(_args(tmp_path)) == 0
+    run_dir = _run_dir(tmp_path)
+    for name in ["results.json", "results.csv", "config.yaml", "run.log", "pairs.json", "run.json"]:
+        assert (run_dir / name).is_file(), name
+    pairs = json.loads((run_dir / "pairs.json").read_text())
+    assert len(pairs) == 3 and all(p["video_clip"] != p["audio_clip"] for p in pairs)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["counts"]["succeeded"] == 3
+    assert "SEEDED" in results["WARNING"] and "seeded" in results["weights"]["weights"]
+    assert "SEEDED WEIGHTS" in (run_dir / "run.log").read_text()
+    video = run_dir / "videos" / f"{pairs[0]['id']}.mp4"
+    clip = read_video(video)
+    assert clip.num_frames == 25  # max_seconds=1 at 25 fps
+    # the generated video carries the *other* clip's audio, fitted to the video length
+    audio = load_audio(video)
+    assert abs(len(audio) - 16000) <= 640
+    assert "metric" in capsys.readouterr().out
+
+
+def test_rerun_resumes_and_skips_finished_items(tmp_path, caplog):
+    assert main(_args(tmp_path)) == 0
+    run_dir = _run_dir(tmp_path)
+    pairs = json.loads((run_dir / "pairs.json").read_text())
+    keep, drop = pairs[0]["id"], pairs[1]["id"]
+    # simulate a run killed before item `drop` finished: its record is gone, and a stray temp file remains
+    (run_dir / "items" / f"{drop}.json").unlink()
+    (run_dir / "videos" / f".{drop}.abc.tmp.mp4").write_bytes(b"partial")
+    info = json.loads((run_dir / "run.json").read_text())
+    info["status"] = "running"
+    (run_dir / "run.json").write_text(json.dumps(info))
+    before = (run_dir / "videos" / f"{keep}.mp4").stat().st_mtime_ns
+    caplog.clear()
+    assert main(_args(tmp_path)) == 0
+    assert _run_dir(tmp_path) == run_dir  # same folder reused
+    assert "2 item(s) already finished, 1 to do" in caplog.text
+    assert (run_dir / "videos" / f"{keep}.mp4").stat().st_mtime_ns == before
+    assert json.loads((run_dir / "items" / f"{drop}.json").read_text())["status"] == "ok"
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+
+
+def test_completed_run_with_same_command_starts_a_new_folder(tmp_path):
+    assert main(_args(tmp_path)) == 0
+    assert main(_args(tmp_path)) == 0
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_missing_checkpoints_stop_before_any_work(tmp_path, capsys):
+    code = main(["-m", "video_retalking", "-d", "video-retalking", f"--saved_dir={tmp_path}",
+                 f"--checkpoint_dir={tmp_path / 'ckpt'}", "--weights=official"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "DNet.pt" in err and "python -m talkingface checkpoints download" in err
+    run_dir = _run_dir(tmp_path)
+    assert not (run_dir / "videos").exists() and not (run_dir / "items").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--batch_size=abc"], "`batch_size` must be int"),
+    (["--dataset_root=/nonexistent/LRS2", "-d", "lrs2"], "does not exist"),
+    (["-d", "lrs5"], "unknown dataset 'lrs5'"),
+    (["--config_files=/nonexistent.yaml"], "config file not found"),
+    (["--subset=0", "-m", "identity"], "`subset` must be positive"),
+])
+def test_bad_input_exit_2_without_traceback(tmp_path, argv, needle):
+    proc = subprocess.run([sys.executable, str(REPO / "run_talkingface.py"), f"--saved_dir={tmp_path}", *argv],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_keys():
+    proc = subprocess.run([sys.executable, str(REPO / "run_talkingface.py"), "--help"], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0 and "--lse_crop" in proc.stdout and "default: 'unpaired'" in proc.stdout
