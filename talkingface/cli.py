@@ -110,12 +110,26 @@ def _run(argv: list[str]) -> int:
     setup_logging(config["log_level"] if not config["debug"] else "DEBUG")
     from talkingface.runner import run
 
+    _terminate_as_interrupt()
     results = run(config)
     counts = results.get("counts", {})
     if counts and counts.get("succeeded", 0) == 0 and (counts.get("failed", 0) or counts.get("skipped", 0)):
         log.error("no item succeeded")
         return 1
     return 0
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (batch schedulers, `kill`) unwinds like Ctrl-C, so temp files are removed."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. embedded): keep the default
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

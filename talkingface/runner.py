@@ -157,6 +157,13 @@ def generate_item(model: Any, item: Item, config: Config) -> dict[str, Any]:
     return record
 
 
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Temp files of a run that was killed hard (SIGKILL, power loss) are never results."""
+    for tmp in run_dir.rglob(".*.tmp*"):
+        log.info("removing partial file of an interrupted run: %s", tmp.name)
+        tmp.unlink(missing_ok=True)
+
+
 def write_run_meta(run_dir: Path, config: Config, status: str, extra: dict[str, Any] | None = None) -> None:
     meta = {"fingerprint": fingerprint(config), "status": status, "model": config["model"],
             "dataset": config["dataset"], "updated": dt.datetime.now().isoformat(timespec="seconds"),
@@ -173,6 +180,8 @@ def run(config: Config) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     log_to_file(run_dir / "run.log")
     log.info("%s run folder %s", "resuming" if resumed else "new", run_dir)
+    if resumed:
+        remove_stale_temporaries(run_dir)
     atomic_write_text(run_dir / "config.yaml", config.to_yaml())
 
     dataset = registry.get("dataset", config["dataset"])(config)
