@@ -1,0 +1,207 @@
+"""What every metric takes and gives back.
+
+A metric follows the torchmetrics shape: ``update(...)`` once per clip,
+``compute()`` for the aggregate, ``reset()``. What ``update`` takes:
+
+* ``generated``: an :class:`EvalItem` (preferred), or the generated video as a
+  path or a decoded :class:`~talkingface.media.video.VideoClip`;
+* ``reference``: the reference (ground-truth / source) video, path or clip,
+  when ``generated`` is not an :class:`EvalItem`;
+* ``audio=``: the driving audio (path, or float32 16 kHz mono array); by default
+  the generated video's own sound track, as the reference tools use it;
+* ``name=``: the row name.
+
+``update`` returns that clip's row (also kept for :meth:`Metric.rows`): a dict
+with ``name``, the metric's values, ``skipped`` (bool) and ``reason`` (why a
+clip could not be scored — never dropped silently). Not-applicable values are
+``None``. ``compute()`` returns ``dict[str, float]`` (NaN where nothing could
+be scored), and ``weights_info`` says which weights produced the numbers.
+
+Media are decoded through :class:`EvalContext`, shared by the metrics of one
+evaluation so that a video is decoded and face-tracked once.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FPS = 25.0
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One clip to score: the generated video, its reference video, its driving audio."""
+
+    name: str
+    generated: Path | Any  # path or VideoClip
+    reference: Path | Any | None = None
+    audio: Path | np.ndarray | None = None
+    paired: bool = False  # the reference is ground truth for the generated frames (PSNR/SSIM apply)
+
+    @classmethod
+    def from_generation(cls, name: str, result: Mapping[str, Any], paired: bool = False) -> "EvalItem":
+        """From a model's ``generate`` output ``{"generated_video", "real_video", "audio"}``."""
+        return cls(name, Path(result["generated_video"]),
+                   Path(result["real_video"]) if result.get("real_video") else None,
+                   Path(result["audio"]) if result.get("audio") else None, paired)
+
+
+class SkipClip(Exception):
+    """A clip that cannot be scored by one metric; the message is the per-clip reason."""
+
+
+@runtime_checkable
+class Metric(Protocol):
+    name: str
+
+    def update(self, generated: Any, reference: Any = None, **kw: Any) -> dict[str, Any]: ...
+
+    def compute(self) -> dict[str, float]: ...
+
+    def reset(self) -> None: ...
+
+    def rows(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def weights_info(self) -> dict[str, Any]: ...
+
+
+def as_item(generated: Any, reference: Any = None, *, audio: Any = None, name: str | None = None,
+            paired: bool | None = None) -> EvalItem:
+    if isinstance(generated, EvalItem):
+        item = generated
+        if reference is not None or audio is not None or paired is not None:
+            item = EvalItem(name or item.name, item.generated, reference if reference is not None else item.reference,
+                            audio if audio is not None else item.audio,
+                            item.paired if paired is None else paired)
+        return item
+    if name is None:
+        name = Path(getattr(generated, "path", None) or generated).stem if not isinstance(generated, np.ndarray) \
+            else "clip"
+    return EvalItem(name, generated, reference, audio, bool(paired))
+
+
+class EvalContext:
+    """Config, device and small caches shared by the metrics of one evaluation."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None, device: str | None = None,
+                 cache_size: int = 2) -> None:
+        self.config: dict[str, Any] = dict(config or {})
+        self.device = resolve_device(device or self.config.get("device", "cpu"))
+        self.fps = float(self.config.get("fps", FPS) or FPS)
+        self._videos: OrderedDict[Any, Any] = OrderedDict()
+        self._memo: dict[tuple, Any] = {}
+        self._cache_size = cache_size
+        self._detector = None
+
+    # ------------------------------------------------------------------ media
+    def video(self, source: Any):
+        """A :class:`VideoClip` at the evaluation fps (decoded once per path)."""
+        if hasattr(source, "frames"):
+            return source
+        key = str(source)
+        if key in self._videos:
+            self._videos.move_to_end(key)
+            return self._videos[key]
+        from talkingface.media.video import read_video
+
+        clip = read_video(source, fps=self.fps)
+        self._videos[key] = clip
+        while len(self._videos) > self._cache_size:
+            evicted, _ = self._videos.popitem(last=False)
+            self._memo = {k: v for k, v in self._memo.items() if k[1] != evicted}
+        return clip
+
+    def audio(self, source: Any) -> np.ndarray:
+        """Float32 16 kHz mono from a path (a wav or a video's sound track) or an array."""
+        if isinstance(source, np.ndarray):
+            return source
+        from talkingface.media.audio import load_audio
+
+        return load_audio(source, sample_rate=SAMPLE_RATE)
+
+    def memo(self, kind: str, source: Any, make: Callable[[], Any]) -> Any:
+        """Per-video derived data (face tracks, ...), dropped with the decoded video."""
+        key = (kind, str(source) if not hasattr(source, "frames") else id(source))
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    # ------------------------------------------------------------------ faces
+    def detector(self):
+        if self._detector is None:
+            from talkingface.evaluation.lse_crop import make_detector
+
+            name = self.config.get("lse_detector", "s3fd")
+            kwargs = {}
+            if name == "s3fd":
+                kwargs = dict(weights=weights_mode(self.config), seed=int(self.config.get("seed", 0)),
+                              root=self.config.get("checkpoint_dir"))
+            self._detector = make_detector(name, str(self.device), **kwargs)
+        return self._detector
+
+    def detections(self, source: Any):
+        """Face detections on every frame of a video (cached)."""
+        from talkingface.evaluation.lse_crop import detect_all
+
+        return self.memo("detections", source, lambda: detect_all(self.video(source).frames, self.detector()))
+
+
+def resolve_device(device: Any) -> str:
+    import torch
+
+    device = str(device or "cpu")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def weights_mode(config: Mapping[str, Any]) -> str:
+    """``official`` or ``seeded`` (``auto`` was resolved by the runner; alone it means official-if-present)."""
+    mode = str(config.get("weights", "official"))
+    return "seeded" if mode == "seeded" else ("auto" if mode == "auto" else "official")
+
+
+def resolve_weights(config: Mapping[str, Any], checkpoint: str) -> tuple[str, Path | None]:
+    """(``"official"``, path) or (``"seeded"``, None) for one metric network.
+
+    ``auto`` uses the file when present and falls back to seeded weights loudly.
+    """
+    mode = weights_mode(config)
+    if mode == "seeded":
+        return "seeded", None
+    from talkingface.checkpoints import checkpoint_path, find_checkpoint
+
+    root = config.get("checkpoint_dir")
+    if mode == "auto":
+        found = find_checkpoint(checkpoint, root)
+        if found is None:
+            log.warning("!!! %s: official file missing; using SEEDED weights - metric values are meaningless",
+                        checkpoint)
+            return "seeded", None
+        return "official", found
+    return "official", checkpoint_path(checkpoint, root)
+
+
+def row(name: str, values: Mapping[str, Any], reason: str | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, **values, "skipped": reason is not None, "reason": reason}
+    out.update(extra)
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and population std over scored clips (NaN when none)."""
+    finite = [v for v in values if v is not None]
+    if not finite:
+        return float("nan"), float("nan")
+    arr = np.asarray(finite, dtype=np.float64)
+    return float(arr.mean()), float(arr.std())

@@ -1,0 +1,165 @@
+"""FID between generated and reference frames, as pytorch-fid computes it.
+
+One FID over *all* generated frames against *all* reference frames (the
+distributions, not clip pairs): face crops by default (``fid_crop: face``,
+the same face-track crop as LSE, without its 100-frame minimum) or whole frames
+(``fid_crop: frame``). Features are Inception pool3 (float64 statistics,
+``np.cov`` with ``ddof=1``); the Fréchet distance keeps pytorch-fid's numerics:
+``scipy.linalg.sqrtm`` of ``sigma1 @ sigma2``, retried with ``1e-6 * I`` added
+to both covariances when the root is not finite, the imaginary part dropped
+when its diagonal is within 1e-3 of zero and an error otherwise.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import linalg
+
+from talkingface.evaluation import lse_crop
+from talkingface.evaluation.base import EvalContext, SkipClip, as_item, resolve_weights, row
+from talkingface.evaluation.inception import FEATURE_DIM, FIDInceptionV3, load_inception
+from talkingface.registry import register
+
+log = logging.getLogger(__name__)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 sqrt(S1 S2))`` with pytorch-fid's fallbacks."""
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise ValueError(f"statistics differ in shape: mu {mu1.shape} vs {mu2.shape}, "
+                         f"sigma {sigma1.shape} vs {sigma2.shape}")
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        log.warning("FID: singular covariance product; adding %g to the diagonals", eps)
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"FID: imaginary component {np.max(np.abs(covmean.imag))} in sqrtm")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (sample, ddof=1) covariance of ``(N, D)`` features, float64."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+@torch.inference_mode()
+def inception_features(net: FIDInceptionV3, images_rgb: np.ndarray | list[np.ndarray], batch_size: int = 32,
+                       device: str | torch.device = "cpu") -> np.ndarray:
+    """Pool3 features ``(N, 2048)`` float32 of uint8 RGB images (any sizes; each resized to 299)."""
+    feats = []
+    images = list(images_rgb)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        if len({im.shape for im in batch}) == 1:
+            x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device).float() / 255.0
+            feats.append(net(x).float().cpu().numpy())
+        else:  # crops of different sizes: one at a time (resizing happens inside the net)
+            for im in batch:
+                x = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].to(device).float() / 255.0
+                feats.append(net(x).float().cpu().numpy())
+    return np.concatenate(feats) if feats else np.zeros((0, FEATURE_DIM), np.float32)
+
+
+@register("metric", "fid")
+class FIDMetric:
+    """FID over all frames of all clips (generated vs reference).
+
+    Per-clip rows only count frames (FID of one short clip is not meaningful:
+    fewer frames than 2048 dimensions gives a singular covariance). Config:
+    ``fid_crop`` (face|frame), ``fid_batch_size`` (32), ``fid_frame_stride``
+    (1: every frame), ``weights``, ``checkpoint_dir``, ``seed``.
+    """
+
+    name = "fid"
+
+    def __init__(self, config: dict | None = None, *, context: EvalContext | None = None,
+                 device: str | None = None, net: FIDInceptionV3 | None = None) -> None:
+        self.context = context or EvalContext(config, device)
+        cfg = self.context.config
+        self.crop = cfg.get("fid_crop", "face")
+        self.batch_size = int(cfg.get("fid_batch_size", 32))
+        self.stride = max(1, int(cfg.get("fid_frame_stride", 1)))
+        self.device = self.context.device
+        if net is None:
+            mode, path = resolve_weights(cfg, "inception")
+            net = load_inception(path, weights=mode, seed=int(cfg.get("seed", 0)), device=self.device)
+        self.net = net.to(self.device).eval()
+        self.track_config = lse_crop.TrackConfig(min_track=0, min_face_size=0.0)
+        self.reset()
+
+    @property
+    def weights_info(self) -> dict[str, Any]:
+        info = dict(getattr(self.net, "weights_info", {"weights": "unknown"}))
+        info["crop"] = self.crop
+        return info
+
+    def reset(self) -> None:
+        self._generated: list[np.ndarray] = []
+        self._reference: list[np.ndarray] = []
+        self._rows: list[dict[str, Any]] = []
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
+    def _images(self, source: Any) -> list[np.ndarray] | np.ndarray:
+        clip = self.context.video(source)
+        frames = clip.frames
+        if self.crop == "frame":
+            return frames[::self.stride]
+        report = self.context.memo(f"tracks:{self.track_config}", source, lambda: lse_crop.face_tracks(
+            frames, config=self.track_config, detections=self.context.detections(source)))
+        if report.reason:
+            raise SkipClip(report.reason)
+        crops: list[np.ndarray] = []
+        for track in report.tracks:
+            crops += list(lse_crop.track_crops(frames, track))
+        return crops[::self.stride]
+
+    def update(self, generated: Any, reference: Any = None, **kw: Any) -> dict[str, Any]:
+        item = as_item(generated, reference, name=kw.get("name"))
+        if item.reference is None:
+            out = row(item.name, {"fid_frames": None}, "no reference video: FID needs real frames to compare with")
+            self._rows.append(out)
+            return out
+        try:
+            gen = self._images(item.generated)
+            ref = self._images(item.reference)
+        except SkipClip as skip:
+            out = row(item.name, {"fid_frames": None}, str(skip))
+            self._rows.append(out)
+            log.warning("%s: FID skipped: %s", item.name, skip)
+            return out
+        self._generated.append(inception_features(self.net, gen, self.batch_size, self.device))
+        self._reference.append(inception_features(self.net, ref, self.batch_size, self.device))
+        out = row(item.name, {"fid_frames": len(gen)}, None, fid_reference_frames=len(ref))
+        self._rows.append(out)
+        return out
+
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        gen = np.concatenate(self._generated) if self._generated else np.zeros((0, FEATURE_DIM), np.float32)
+        ref = np.concatenate(self._reference) if self._reference else np.zeros((0, FEATURE_DIM), np.float32)
+        return gen, ref
+
+    def compute(self) -> dict[str, float]:
+        gen, ref = self.features()
+        out = {"fid": float("nan"), "fid_generated_frames": float(len(gen)), "fid_reference_frames": float(len(ref))}
+        if len(gen) < 2 or len(ref) < 2:
+            log.warning("FID: needs at least 2 frames on each side (have %d generated, %d reference)",
+                        len(gen), len(ref))
+            return out
+        if min(len(gen), len(ref)) < FEATURE_DIM:
+            log.warning("FID over %d/%d frames (< %d): covariances are rank-deficient and the value is biased; "
+                        "compare FIDs only at equal frame counts", len(gen), len(ref), FEATURE_DIM)
+        out["fid"] = frechet_distance(*feature_statistics(gen), *feature_statistics(ref))
+        return out

@@ -1,0 +1,253 @@
+"""LSE-D / LSE-C: SyncNet audio-visual distance and confidence.
+
+Scoring follows syncnet_python's ``SyncNetInstance.evaluate`` (as used by
+Wav2Lip's ``evaluation/scores_LSE``):
+
+* ``min_length = min(video frames, floor(audio samples / 640))`` and
+  ``min_length - 5`` windows (the reference's count, one fewer than fit);
+  window ``v`` is frames ``v..v+4`` and MFCC steps ``4v..4v+19``;
+* per window and per offset ``k`` in ``-vshift..vshift`` the Euclidean distance
+  (``pairwise_distance``, eps 1e-6) between the lip embedding and the audio
+  embedding of window ``v + k``, zero vectors beyond the ends;
+* ``mdist`` = mean over windows per offset; **LSE-D** = ``min(mdist)``,
+  **LSE-C** = ``median(mdist) - min(mdist)``, **offset** = ``vshift - argmin``
+  (positive: the audio leads the video by that many frames).
+
+Videos are read at 25 fps (resampled if needed), audio at 16 kHz and scaled to
+int16 as the reference's wav.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from talkingface.evaluation import lse_crop
+from talkingface.evaluation.base import (EvalContext, SkipClip, as_item, mean_std, resolve_weights, row)
+from talkingface.evaluation.syncnet import (MFCC_PER_FRAME, SAMPLES_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC,
+                                            SyncNet, load_syncnet, syncnet_mfcc, to_int16_scale)
+from talkingface.registry import register
+
+log = logging.getLogger(__name__)
+
+SILENCE_PEAK = 3  # int16 units (about -80 dBFS): below this the clip has no speech to sync with
+
+
+@dataclass
+class SyncResult:
+    lse_d: float
+    lse_c: float
+    offset: int
+    mdist: np.ndarray  # (2*vshift+1,) mean distance per offset, index 0 = offset +vshift
+    num_windows: int
+    dists: np.ndarray | None = field(default=None, repr=False)  # (windows, 2*vshift+1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lse_d": self.lse_d, "lse_c": self.lse_c, "lse_offset": self.offset, "windows": self.num_windows}
+
+
+def num_windows(num_frames: int, num_samples: int) -> int:
+    """Windows the reference scores: ``min(frames, samples // 640) - 5`` (may be <= 0)."""
+    return min(num_frames, num_samples // SAMPLES_PER_FRAME) - WINDOW_FRAMES
+
+
+def offset_distances(lip: torch.Tensor, aud: torch.Tensor, vshift: int = 15, chunk: int = 256) -> torch.Tensor:
+    """``(windows, 2*vshift+1)`` distances of each lip window to the audio windows around it."""
+    width = 2 * vshift + 1
+    padded = F.pad(aud, (0, 0, vshift, vshift))
+    rows = []
+    for start in range(0, lip.shape[0], chunk):
+        block = lip[start:start + chunk]
+        n = block.shape[0]
+        index = torch.arange(start, start + n)[:, None] + torch.arange(width)[None, :]
+        candidates = padded[index.reshape(-1)]
+        rows.append(F.pairwise_distance(block.repeat_interleave(width, dim=0), candidates).reshape(n, width))
+    return torch.cat(rows)
+
+
+def score_embeddings(lip: torch.Tensor | np.ndarray, aud: torch.Tensor | np.ndarray, vshift: int = 15) -> SyncResult:
+    """LSE-D, LSE-C and offset from per-window embeddings (float32 as the reference)."""
+    lip = torch.as_tensor(lip, dtype=torch.float32).cpu()
+    aud = torch.as_tensor(aud, dtype=torch.float32).cpu()
+    if lip.shape != aud.shape or lip.ndim != 2 or lip.shape[0] < 1:
+        raise ValueError(f"need matching (windows, dim) embeddings, got {tuple(lip.shape)} and {tuple(aud.shape)}")
+    dists = offset_distances(lip, aud, vshift)
+    mdist = dists.t().contiguous().mean(1)
+    minval, minidx = torch.min(mdist, 0)
+    conf = torch.median(mdist) - minval
+    return SyncResult(float(minval), float(conf), int(vshift - int(minidx)), mdist.numpy(), lip.shape[0],
+                      dists.numpy())
+
+
+@torch.inference_mode()
+def embed_windows(net: SyncNet, crops_rgb: np.ndarray, mfcc: np.ndarray, windows: int, batch_size: int = 20,
+                  device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Lip and audio embeddings of the first ``windows`` windows (CPU float32 tensors).
+
+    ``crops_rgb``: ``(T, 224, 224, 3)`` uint8 RGB; turned into the reference's
+    BGR 0-255 float input here.
+    """
+    video = torch.from_numpy(np.ascontiguousarray(crops_rgb[:windows + WINDOW_FRAMES - 1, :, :, ::-1]))
+    video = video.permute(3, 0, 1, 2).float()  # (3, T, 224, 224) BGR
+    audio = torch.from_numpy(mfcc.astype(np.float32))[None]  # (1, 13, n)
+    lips, auds = [], []
+    for start in range(0, windows, batch_size):
+        idx = range(start, min(windows, start + batch_size))
+        lip_in = torch.stack([video[:, v:v + WINDOW_FRAMES] for v in idx]).to(device)
+        aud_in = torch.stack([audio[:, :, v * MFCC_PER_FRAME:v * MFCC_PER_FRAME + WINDOW_MFCC] for v in idx]).to(device)
+        lips.append(net.forward_lip(lip_in).float().cpu())
+        auds.append(net.forward_aud(aud_in).float().cpu())
+    return torch.cat(lips), torch.cat(auds)
+
+
+def sync_score(net: SyncNet, crops_rgb: np.ndarray, audio: np.ndarray, *, vshift: int = 15, batch_size: int = 20,
+               device: str | torch.device = "cpu") -> SyncResult:
+    """SyncNet scores of 224x224 crops with their audio (float [-1, 1] or int16, 16 kHz).
+
+    Raises :class:`SkipClip` with the reason when the clip cannot be scored.
+    """
+    samples = to_int16_scale(audio)
+    if samples.size == 0 or int(np.abs(samples.astype(np.int32)).max()) <= SILENCE_PEAK:
+        raise SkipClip("silent audio (peak below -80 dBFS): nothing to sync with")
+    windows = num_windows(len(crops_rgb), len(samples))
+    if windows < 1:
+        raise SkipClip(f"too short for SyncNet: {len(crops_rgb)} frames and {len(samples) / 16000:.2f} s of audio "
+                       f"give {max(windows, 0)} windows (needs at least {WINDOW_FRAMES + 1} frames of both)")
+    mfcc = syncnet_mfcc(samples)
+    lip, aud = embed_windows(net, crops_rgb, mfcc, windows, batch_size, device)
+    return score_embeddings(lip, aud, vshift)
+
+
+def plot_offset_curve(mdist: np.ndarray, vshift: int, path: str | Path, title: str = "") -> Path:
+    """PNG of mean distance vs offset (the curve LSE-D/LSE-C summarise)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from talkingface.atomic import atomic_path
+
+    offsets = vshift - np.arange(len(mdist))
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(offsets, mdist, marker=".")
+    best = int(np.argmin(mdist))
+    ax.axvline(offsets[best], color="red", lw=0.8)
+    ax.set_xlabel("offset (frames, + = audio leads)")
+    ax.set_ylabel("mean SyncNet distance")
+    ax.set_title(title or f"LSE-D {mdist[best]:.3f}  LSE-C {np.median(mdist) - mdist[best]:.3f}", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+@register("metric", "lse")
+class LSEMetric:
+    """LSE-D (lower is better) and LSE-C (higher is better) per clip; mean/std over clips.
+
+    Config keys: ``lse_crop`` (face|frame), ``lse_detector`` (s3fd|dlib),
+    ``vshift`` (15), ``lse_batch_size`` (20), ``lse_min_track`` (100),
+    ``lse_min_face_size`` (100), ``weights``, ``checkpoint_dir``, ``seed``.
+    With several face tracks in a clip, its values are the mean over tracks
+    (each track is one line of the reference's output).
+    """
+
+    name = "lse"
+    keys = ("lse_d", "lse_c", "lse_offset")
+
+    def __init__(self, config: dict | None = None, *, context: EvalContext | None = None,
+                 device: str | None = None, net: SyncNet | None = None) -> None:
+        self.context = context or EvalContext(config, device)
+        cfg = self.context.config
+        self.crop = cfg.get("lse_crop", "face")
+        if self.crop not in ("face", "frame"):
+            from talkingface.errors import ConfigError
+
+            raise ConfigError(f"lse_crop must be face or frame, not {self.crop!r}")
+        self.vshift = int(cfg.get("vshift", 15))
+        self.batch_size = int(cfg.get("lse_batch_size", 20))
+        self.track_config = lse_crop.TrackConfig(min_track=int(cfg.get("lse_min_track", 100)),
+                                                 min_face_size=float(cfg.get("lse_min_face_size", 100)))
+        self.device = self.context.device
+        if net is None:
+            mode, path = resolve_weights(cfg, "syncnet")
+            net = load_syncnet(path, weights=mode, seed=int(cfg.get("seed", 0)), device=self.device)
+        self.net = net.to(self.device).eval()
+        self._rows: list[dict[str, Any]] = []
+        self.curves: dict[str, np.ndarray] = {}
+
+    @property
+    def weights_info(self) -> dict[str, Any]:
+        info = dict(getattr(self.net, "weights_info", {"weights": "unknown"}))
+        info["crop"] = self.crop
+        if self.crop == "face":
+            info["detector"] = self.context.config.get("lse_detector", "s3fd")
+        return info
+
+    def reset(self) -> None:
+        self._rows.clear()
+        self.curves.clear()
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
+    def _segments(self, item) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+        clip = self.context.video(item.generated)
+        try:
+            audio = self.context.audio(item.audio if item.audio is not None else item.generated)
+        except Exception as exc:  # InputMediaError mostly: no sound track
+            raise SkipClip(f"no usable audio: {getattr(exc, 'message', exc)}") from None
+        if self.crop == "frame":
+            return [(lse_crop.frame_crops(clip.frames), audio, {"start": 0, "end": clip.num_frames})]
+        report = self.context.memo(f"tracks:{self.track_config}", item.generated, lambda: lse_crop.face_tracks(
+            clip.frames, config=self.track_config, detections=self.context.detections(item.generated)))
+        if report.reason:
+            raise SkipClip(report.reason)
+        segments = []
+        for track in report.tracks:
+            crops = lse_crop.track_crops(clip.frames, track, crop_scale=self.track_config.crop_scale)
+            piece = audio[track.start * SAMPLES_PER_FRAME:track.end * SAMPLES_PER_FRAME]
+            segments.append((crops, piece, {"start": track.start, "end": track.end}))
+        return segments
+
+    def update(self, generated: Any, reference: Any = None, **kw: Any) -> dict[str, Any]:
+        item = as_item(generated, reference, audio=kw.get("audio"), name=kw.get("name"))
+        try:
+            results = []
+            for crops, audio, span in self._segments(item):
+                results.append((sync_score(self.net, crops, audio, vshift=self.vshift, batch_size=self.batch_size,
+                                           device=self.device), span))
+        except SkipClip as skip:
+            out = row(item.name, {k: None for k in self.keys}, str(skip))
+            self._rows.append(out)
+            log.warning("%s: LSE skipped: %s", item.name, skip)
+            return out
+        main = max(results, key=lambda r: r[0].num_windows)[0]
+        self.curves[item.name] = main.mdist
+        values = {"lse_d": float(np.mean([r.lse_d for r, _ in results])),
+                  "lse_c": float(np.mean([r.lse_c for r, _ in results])),
+                  "lse_offset": main.offset}
+        extra = {"lse_windows": sum(r.num_windows for r, _ in results)}
+        if self.crop == "face":
+            extra["lse_tracks"] = [{**span, **r.as_dict()} for r, span in results]
+        out = row(item.name, values, None, **extra)
+        self._rows.append(out)
+        return out
+
+    def compute(self) -> dict[str, float]:
+        scored = [r for r in self._rows if not r["skipped"]]
+        d_mean, d_std = mean_std([r["lse_d"] for r in scored])
+        c_mean, c_std = mean_std([r["lse_c"] for r in scored])
+        return {"lse_d": d_mean, "lse_d_std": d_std, "lse_c": c_mean, "lse_c_std": c_std,
+                "lse_n": float(len(scored)), "lse_skipped": float(len(self._rows) - len(scored))}
+
+
+__all__ = ["LSEMetric", "SyncResult", "num_windows", "offset_distances", "score_embeddings", "embed_windows",
+           "sync_score", "plot_offset_curve"]

@@ -1,0 +1,348 @@
+"""Face-track crops for SyncNet, as syncnet_python's ``run_pipeline.py`` makes them.
+
+``lse_crop: frame`` (Wav2Lip's ``calculate_scores_LRS.py``): every frame is
+resized to 224x224 as a whole — right for LRS2, whose clips are already face
+crops.
+
+``lse_crop: face`` (Wav2Lip's ``calculate_scores_real_videos``): faces are
+detected on every frame, split at scene cuts, linked into tracks (IoU > 0.5,
+up to 25 missed frames), interpolated, kept when longer than ``min_track``
+frames and larger than ``min_face_size`` px; the box centre and size are
+median-filtered (kernel 13) and a square of 1.4x the box (crop_scale 0.4) is
+cut with 110-grey padding and resized to 224. Where the reference drops a
+track silently, :class:`TrackReport` says why.
+
+A detector is any callable ``frame RGB uint8 (H, W, 3) -> (K, 5) array of
+x1, y1, x2, y2, score`` in frame pixels.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy import signal
+from scipy.interpolate import interp1d
+
+log = logging.getLogger(__name__)
+
+Detector = Callable[[np.ndarray], np.ndarray]
+CROP_SIZE = 224
+PAD_VALUE = 110
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Constants of run_pipeline.py (its command-line defaults)."""
+
+    min_track: int = 100  # a track needs MORE than this many detections
+    min_face_size: float = 100.0  # mean box side (the larger of width/height), px
+    num_failed_det: int = 25  # missed frames bridged inside a track
+    iou_threshold: float = 0.5
+    crop_scale: float = 0.4
+    smooth_kernel: int = 13
+    scene_threshold: float | None = 30.0  # content-change cut threshold; None: one scene
+    min_scene_len: int = 15
+
+
+@dataclass
+class FaceTrack:
+    frames: np.ndarray  # (n,) consecutive frame indices
+    boxes: np.ndarray  # (n, 4) interpolated x1, y1, x2, y2
+    centre_x: np.ndarray = field(default=None)  # median-filtered crop geometry
+    centre_y: np.ndarray = field(default=None)
+    half_size: np.ndarray = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.centre_x is None:
+            self.half_size, self.centre_x, self.centre_y = smooth_boxes(self.boxes)
+
+    @property
+    def start(self) -> int:
+        return int(self.frames[0])
+
+    @property
+    def end(self) -> int:  # exclusive
+        return int(self.frames[-1]) + 1
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@dataclass
+class TrackReport:
+    """Tracks kept, and for the rest why they were dropped (never silent)."""
+
+    tracks: list[FaceTrack]
+    num_frames: int
+    frames_with_faces: int
+    scenes: list[tuple[int, int]]
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str | None:
+        """A per-clip reason when nothing usable was found."""
+        if self.tracks:
+            return None
+        if self.frames_with_faces == 0:
+            return f"no face detected in any of {self.num_frames} frames"
+        detail = "; ".join(self.dropped[:3]) if self.dropped else "no track could be formed"
+        return f"no usable face track ({detail})"
+
+
+# ----------------------------------------------------------------------------- frame mode
+
+def frame_crops(frames_rgb: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """Whole frames resized to ``size`` (bilinear, cv2 as the reference), RGB uint8."""
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in frames_rgb])
+
+
+# ----------------------------------------------------------------------------- detection
+
+def detect_all(frames_rgb: np.ndarray, detector: Detector) -> list[np.ndarray]:
+    """Detections on every frame: a list of (K, 5) arrays."""
+    out = []
+    for frame in frames_rgb:
+        boxes = np.asarray(detector(frame), dtype=np.float64).reshape(-1, 5)
+        out.append(boxes)
+    return out
+
+
+def scene_cuts(frames_rgb: np.ndarray, threshold: float | None = 30.0, min_scene_len: int = 15,
+               work_width: int = 256) -> list[tuple[int, int]]:
+    """Shots as ``[start, end)`` frame ranges, by PySceneDetect's content rule.
+
+    The reference runs ``ContentDetector`` (mean absolute HSV change between
+    consecutive frames above ``threshold``, shots at least ``min_scene_len``
+    long). Frames are downscaled first, as its video manager does.
+    """
+    n = len(frames_rgb)
+    if threshold is None or n < 2:
+        return [(0, n)]
+    cuts = [0]
+    previous = None
+    for index, frame in enumerate(frames_rgb):
+        h, w = frame.shape[:2]
+        if w > work_width:
+            frame = cv2.resize(frame, (work_width, max(1, round(h * work_width / w))), interpolation=cv2.INTER_AREA)
+        hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV).astype(np.int32)
+        if previous is not None:
+            delta = np.abs(hsv - previous).reshape(-1, 3).mean(axis=0).sum() / 3.0
+            if delta >= threshold and index - cuts[-1] >= min_scene_len:
+                cuts.append(index)
+        previous = hsv
+    return [(a, b) for a, b in zip(cuts, cuts[1:] + [n])]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def link_tracks(detections: Sequence[np.ndarray], start: int, end: int,
+                config: TrackConfig) -> tuple[list[FaceTrack], list[str]]:
+    """Greedy track linking inside one shot, with the reference's visiting order.
+
+    Each pass walks the frames in order and grows one track: a face joins when
+    it is at most ``num_failed_det`` frames after the track's last face and
+    overlaps it by IoU > threshold. Faces taken are removed (the reference
+    removes them from the list it is iterating over, which skips the face
+    after each removal within a frame; kept here so that tracks agree).
+    """
+    pool = [[(f, np.asarray(box[:4], dtype=np.float64)) for box in detections[f]] for f in range(start, end)]
+    tracks: list[FaceTrack] = []
+    dropped: list[str] = []
+    while True:
+        track: list[tuple[int, np.ndarray]] = []
+        for faces in pool:
+            index = 0
+            while index < len(faces):
+                frame, box = faces[index]
+                if not track:
+                    track.append((frame, box))
+                    faces.pop(index)
+                elif frame - track[-1][0] <= config.num_failed_det:
+                    if _iou(box, track[-1][1]) > config.iou_threshold:
+                        track.append((frame, box))
+                        faces.pop(index)
+                else:
+                    break
+                index += 1
+        if not track:
+            break
+        if len(track) <= config.min_track:
+            dropped.append(f"track of {len(track)} detections in frames {track[0][0]}-{track[-1][0]} "
+                           f"is not longer than min_track={config.min_track}")
+            continue
+        frames = np.array([f for f, _ in track])
+        boxes = np.stack([b for _, b in track])
+        dense = np.arange(frames[0], frames[-1] + 1)
+        if len(frames) > 1:
+            boxes_i = np.stack([interp1d(frames, boxes[:, j])(dense) for j in range(4)], axis=1)
+        else:
+            boxes_i = boxes.copy()
+        size = max(np.mean(boxes_i[:, 2] - boxes_i[:, 0]), np.mean(boxes_i[:, 3] - boxes_i[:, 1]))
+        if size > config.min_face_size:
+            tracks.append(FaceTrack(dense, boxes_i))
+        else:
+            dropped.append(f"face of mean size {size:.0f} px in frames {frames[0]}-{frames[-1]} "
+                           f"is not larger than min_face_size={config.min_face_size:g}")
+    return tracks, dropped
+
+
+def face_tracks(frames_rgb: np.ndarray, detector: Detector | None = None, config: TrackConfig = TrackConfig(),
+                detections: Sequence[np.ndarray] | None = None) -> TrackReport:
+    """Shots -> tracks for a whole clip (detections are computed unless given)."""
+    if detections is None:
+        if detector is None:
+            raise ValueError("face_tracks needs a detector or precomputed detections")
+        detections = detect_all(frames_rgb, detector)
+    n = len(detections)
+    scenes = scene_cuts(frames_rgb, config.scene_threshold, config.min_scene_len) if frames_rgb is not None \
+        else [(0, n)]
+    tracks: list[FaceTrack] = []
+    dropped: list[str] = []
+    for start, end in scenes:
+        if end - start < config.min_track:
+            dropped.append(f"shot {start}-{end - 1} has {end - start} frames, fewer than min_track={config.min_track}")
+            continue
+        found, why = link_tracks(detections, start, end, config)
+        tracks += found
+        dropped += why
+    with_faces = sum(1 for d in detections if len(d))
+    return TrackReport(tracks, n, with_faces, scenes, dropped)
+
+
+# ----------------------------------------------------------------------------- crop
+
+def smooth_boxes(boxes: np.ndarray, kernel: int = 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half size, centre x, centre y, each median-filtered (zero-padded ends, as scipy's medfilt)."""
+    half = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2.0
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2.0
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2.0
+    return (signal.medfilt(half, kernel_size=kernel), signal.medfilt(cx, kernel_size=kernel),
+            signal.medfilt(cy, kernel_size=kernel))
+
+
+def crop_window(frame: np.ndarray, half: float, cx: float, cy: float, crop_scale: float = 0.4,
+                pad_value: int | None = PAD_VALUE) -> np.ndarray:
+    """The reference's square face crop, without padding the whole frame.
+
+    Geometry of run_pipeline.crop_video: pad ``bsi = int(bs*(1+2cs))`` on every
+    side with ``pad_value``; rows ``[int(my-bs), int(my+bs(1+2cs)))`` and columns
+    ``[int(mx-bs(1+cs)), int(mx+bs(1+cs)))`` of the padded frame, ``my = cy+bsi``.
+    ``pad_value=None`` clips the window to the frame instead (no grey border).
+    """
+    bs = float(half)
+    bsi = int(bs * (1 + 2 * crop_scale))
+    my, mx = cy + bsi, cx + bsi
+    top, bottom = int(my - bs), int(my + bs * (1 + 2 * crop_scale))
+    left, right = int(mx - bs * (1 + crop_scale)), int(mx + bs * (1 + crop_scale))
+    h, w = frame.shape[:2]
+    # Slicing semantics of the padded frame (size h+2bsi, w+2bsi), including clamping.
+    ph, pw = h + 2 * bsi, w + 2 * bsi
+    top, bottom = _clamp_slice(top, bottom, ph)
+    left, right = _clamp_slice(left, right, pw)
+    if pad_value is None:
+        y0, y1 = max(top - bsi, 0), min(bottom - bsi, h)
+        x0, x1 = max(left - bsi, 0), min(right - bsi, w)
+        return frame[y0:max(y0, y1), x0:max(x0, x1)]
+    out = np.full((bottom - top, right - left) + frame.shape[2:], pad_value, dtype=frame.dtype)
+    y0, y1 = max(top, bsi), min(bottom, bsi + h)
+    x0, x1 = max(left, bsi), min(right, bsi + w)
+    if y1 > y0 and x1 > x0:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = frame[y0 - bsi:y1 - bsi, x0 - bsi:x1 - bsi]
+    return out
+
+
+def _clamp_slice(start: int, stop: int, length: int) -> tuple[int, int]:
+    """Python slice bounds (negative indices count from the end) as a plain [a, b) range."""
+    a, b, _ = slice(start, stop).indices(length)
+    return a, max(a, b)
+
+
+def track_crops(frames_rgb: np.ndarray, track: FaceTrack, size: int = CROP_SIZE, crop_scale: float = 0.4,
+                pad_value: int | None = PAD_VALUE) -> np.ndarray | list[np.ndarray]:
+    """Crops of a track's frames; resized to ``size`` (RGB uint8) unless ``size`` is None."""
+    crops = []
+    for i, frame_index in enumerate(track.frames):
+        crop = crop_window(frames_rgb[frame_index], track.half_size[i], track.centre_x[i], track.centre_y[i],
+                           crop_scale, pad_value)
+        if crop.size == 0:
+            crop = np.full((2, 2, 3), PAD_VALUE, np.uint8)
+        crops.append(crop if size is None else cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR))
+    return crops if size is None else np.stack(crops)
+
+
+# ----------------------------------------------------------------------------- detectors
+
+class DlibDetector:
+    """dlib's HOG frontal face detector (weights ship with dlib: works offline).
+
+    Frames are shrunk so the longer side is at most ``max_side`` px (HOG cost
+    grows with pixels; faces under ~80 px at that scale are missed).
+    """
+
+    name = "dlib"
+
+    def __init__(self, max_side: int = 640, upsample: int = 0) -> None:
+        import dlib
+
+        self._detector = dlib.get_frontal_face_detector()
+        self.max_side = max_side
+        self.upsample = upsample
+
+    def __call__(self, frame_rgb: np.ndarray) -> np.ndarray:
+        h, w = frame_rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        image = frame_rgb if scale == 1.0 else cv2.resize(frame_rgb, (round(w * scale), round(h * scale)),
+                                                          interpolation=cv2.INTER_AREA)
+        rects, scores, _ = self._detector.run(np.ascontiguousarray(image), self.upsample, 0.0)
+        if not len(rects):
+            return np.zeros((0, 5))
+        boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1, s] for r, s in zip(rects, scores)],
+                         dtype=np.float64)
+        boxes[:, :4] /= scale
+        return boxes
+
+
+class S3FDDetector:
+    """The S3FD of syncnet_python (``sfd_face.pth``) at the reference's settings.
+
+    conf 0.9 at scale 0.25 (run_pipeline's ``facedet_scale``). The network
+    lives in :mod:`talkingface.face.s3fd`.
+    """
+
+    name = "s3fd"
+
+    def __init__(self, device: str = "cpu", *, weights: str = "official", seed: int = 0, root=None,
+                 conf_threshold: float = 0.9, scale: float = 0.25) -> None:
+        try:
+            from talkingface.face import s3fd as s3fd_module
+        except ImportError as exc:
+            from talkingface.errors import ConfigError
+
+            raise ConfigError(f"lse_detector=s3fd is not available ({exc})",
+                              hint="use --lse_detector=dlib (works offline)") from None
+        self._impl = s3fd_module.make_syncnet_detector(device=device, weights=weights, seed=seed, root=root)
+        self.conf_threshold = conf_threshold
+        self.scale = scale
+
+    def __call__(self, frame_rgb: np.ndarray) -> np.ndarray:
+        return np.asarray(self._impl.detect_faces(frame_rgb, conf_th=self.conf_threshold, scales=[self.scale]),
+                          dtype=np.float64).reshape(-1, 5)
+
+
+def make_detector(name: str, device: str = "cpu", **kwargs) -> Detector:
+    if name == "dlib":
+        return DlibDetector()
+    if name == "s3fd":
+        return S3FDDetector(device, **kwargs)
+    from talkingface.errors import ConfigError
+
+    raise ConfigError(f"unknown lse_detector {name!r}", hint="use s3fd or dlib")
