@@ -6,6 +6,7 @@ would mistake for a finished result.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -13,14 +14,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from talkingface.errors import OutputError
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _output_error(target: Path, exc: OSError) -> OutputError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"free disk space on the drive of {target.parent} (finished results are kept; re-run to resume)"
+    else:
+        hint = f"make {target.parent} writable or choose another folder (e.g. --saved_dir=...)"
+    return OutputError(f"cannot write {target}: {exc.strerror or exc}", hint=hint)
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename onto it only if the block succeeds."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     suffix = target.suffix if suffix is None else suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp" + suffix, dir=target.parent)
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise _output_error(target, exc) from None
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)
@@ -29,6 +47,11 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        # disk full while writing the body, or the rename refused: a clear error, no partial file
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise _output_error(target, exc) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -40,3 +40,7 @@ class CheckpointError(TalkingFaceError):
 
 class NoFaceError(InputMediaError):
     """No usable face was found where one is needed."""
+
+
+class OutputError(TalkingFaceError):
+    """An output cannot be written (read-only folder, disk full)."""

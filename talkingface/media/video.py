@@ -95,8 +95,12 @@ def _decode(path: Path) -> tuple[list[np.ndarray], list[float], float, int]:
 
 
 def _apply_rotation(frame: np.ndarray, rotation: int) -> np.ndarray:
-    """Undo a display-matrix rotation so the face is upright."""
-    turns = (-rotation // 90) % 4  # PyAV reports counter-clockwise degrees
+    """Apply the display-matrix rotation so the face is upright.
+
+    PyAV's ``frame.rotation`` is FFmpeg's counter-clockwise display angle (a phone's
+    ``rotate=90`` tag reads -90, i.e. show it turned 90 degrees clockwise).
+    """
+    turns = (rotation // 90) % 4  # np.rot90 turns counter-clockwise
     return np.rot90(frame, k=turns) if turns else frame
 
 

@@ -1,0 +1,46 @@
+"""``python -m talkingface infer --face clip.mp4 --audio speech.wav --outfile out.mp4``: re-dub one clip."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from talkingface.cli import parse_overrides
+from talkingface.config import load_config
+from talkingface.errors import ConfigError
+from talkingface.logs import setup_logging
+
+log = logging.getLogger("talkingface")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m talkingface infer",
+                                     description="lip-sync one face video (or image) to an audio file",
+                                     epilog="any config key also works as --key=value (see run_talkingface.py --help)")
+    parser.add_argument("--face", required=True, help="video or image with the face")
+    parser.add_argument("--audio", required=True, help="speech: wav/mp3/m4a or a video with sound")
+    parser.add_argument("--outfile", required=True, help="output mp4")
+    parser.add_argument("--expression", default=None, help="neutral | smile | path to an image")
+    parser.add_argument("--config_files", default="", help="extra YAML layers, comma separated")
+    parser.add_argument("--debug", action="store_true")
+    args, rest = parser.parse_known_args(argv)
+    overrides = parse_overrides(rest)
+    if args.expression is not None:
+        overrides["expression"] = args.expression
+    files = [p for p in args.config_files.split(",") if p]
+    config = load_config(overrides.pop("model", "video_retalking"), overrides.pop("dataset", None), files,
+                         overrides)
+    if config["model"] != "video_retalking":
+        raise ConfigError(f"infer runs the video_retalking pipeline, not {config['model']!r}")
+    setup_logging("DEBUG" if args.debug or config["debug"] else config["log_level"])
+
+    from talkingface.models.video_retalking.model import VideoReTalking
+    from talkingface.models.video_retalking.pipeline import VideoReTalkingPipeline
+    from talkingface.weights_mode import choose_weights
+
+    weights = choose_weights(config["weights"], VideoReTalking.required_checkpoints(config),
+                             config["checkpoint_dir"], int(config["seed"]))
+    pipeline = VideoReTalkingPipeline.from_config(config, weights)
+    out = pipeline(face=Path(args.face), audio=Path(args.audio), outfile=Path(args.outfile))
+    print(out)
+    return 0
