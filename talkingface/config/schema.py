@@ -75,8 +75,12 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("lse_detector", "str", "face detector for lse_crop=face", choices=("s3fd", "dlib")),
     Key("vshift", "int", "SyncNet offsets searched: -vshift..vshift frames", minimum=1),
     Key("lse_batch_size", "int", "SyncNet windows per batch", minimum=1),
+    Key("lse_min_track", "int", "shortest face track scored (frames); shorter clips are reported as skipped",
+        minimum=5),
+    Key("lse_min_face_size", "float", "smallest face scored (px); smaller faces are reported as skipped", minimum=0),
     Key("fid_crop", "str", "face crops or whole frames for FID", choices=("face", "frame")),
     Key("fidelity_crop", "str", "face crops or whole frames for PSNR/SSIM", choices=("face", "frame")),
     Key("fid_batch_size", "int", "Inception images per batch", minimum=1),
+    Key("fid_frame_stride", "int", "use every N-th frame for FID (1: all frames)", minimum=1),
     Key("plots", "bool", "write per-clip sync-offset plots and the HTML report"),
 ]}
