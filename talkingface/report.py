@@ -70,4 +70,13 @@ def results_csv(results: dict[str, Any]) -> str:
 def write_results(run_dir: Path, results: dict[str, Any], config: Any) -> None:
     atomic_write_json(run_dir / "results.json", results)
     atomic_write_text(run_dir / "results.csv", results_csv(results))
+    if getattr(config, "get", lambda *_: False)("plots", False):
+        from talkingface.report_html import write_report
+
+        try:
+            write_report(run_dir, results)
+        except Exception as exc:  # a convenience page must never cost the results
+            import logging
+
+            logging.getLogger(__name__).warning("report.html not written: %s", exc)
     print(metric_table(results), flush=True)

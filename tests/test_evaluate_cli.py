@@ -1,0 +1,51 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from talkingface.cli import module_main
+
+SAMPLE = Path(__file__).resolve().parent.parent / "dataset" / "video-retalking"
+
+
+def test_paired_fidelity_on_identical_videos(tmp_path, capsys):
+    code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--paired",
+                        "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["aggregate"]["SSIM"]["mean"] == pytest.approx(1.0)
+    assert results["aggregate"]["SSIM"]["count"] == 3
+    assert all(row["psnr"] == float("inf") for row in results["per_clip"])
+    assert "SSIM" in capsys.readouterr().out
+
+
+def test_unpaired_fidelity_is_not_a_number(tmp_path):
+    code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE),
+                        "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert code == 0
+    assert results["aggregate"]["PSNR (dB)"]["mean"] is None
+    assert "not applicable" in results["aggregate"]["PSNR (dB)"]["note"]
+
+
+def test_reference_names_must_match(tmp_path, capsys):
+    other = tmp_path / "refs"
+    other.mkdir()
+    shutil.copy(SAMPLE / "astronaut_a.mp4", other / "someone_else.mp4")
+    code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(other), f"--out={tmp_path}/o"])
+    assert code == 2
+    assert "no reference video named astronaut_a" in capsys.readouterr().err
+
+
+def test_lse_report_with_seeded_syncnet(tmp_path):
+    code = module_main(["evaluate", "--generated", str(SAMPLE / "astronaut_b.mp4"), "--reference", str(SAMPLE),
+                        "--metrics=lse", "--weights=seeded", "--lse_detector=dlib", "--lse_min_track=25",
+                        f"--out={tmp_path}"])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    row = results["per_clip"][0]
+    assert row["lse_d"] > 0 and row["lse_c"] >= 0 and -15 <= row["lse_offset"] <= 15
+    assert "SEEDED" in results["WARNING"]
+    page = (tmp_path / "report.html").read_text()
+    assert "LSE-C vs LSE-D" in page and page.count("data:image/png;base64,") >= 2
