@@ -11,6 +11,9 @@ A metric follows the torchmetrics shape: ``update(...)`` once per clip,
   the generated video's own sound track, as the reference tools use it;
 * ``name=``: the row name.
 
+``skip(name, reason)`` records a clip the metric could not score (the evaluator
+calls it when ``update`` raised), so that ``compute()`` counts it.
+
 ``update`` returns that clip's row (also kept for :meth:`Metric.rows`): a dict
 with ``name``, the metric's values, ``skipped`` (bool) and ``reason`` (why a
 clip could not be scored — never dropped silently). Not-applicable values are
@@ -70,6 +73,8 @@ class Metric(Protocol):
     def reset(self) -> None: ...
 
     def rows(self) -> list[dict[str, Any]]: ...
+
+    def skip(self, name: str, reason: str) -> dict[str, Any]: ...
 
     @property
     def weights_info(self) -> dict[str, Any]: ...
@@ -199,9 +204,14 @@ def row(name: str, values: Mapping[str, Any], reason: str | None = None, **extra
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and population std over scored clips (NaN when none)."""
-    finite = [v for v in values if v is not None]
-    if not finite:
+    """Mean and population std over scored clips (NaN when none).
+
+    An infinite value (PSNR of identical clips) makes the mean infinite and the std NaN.
+    """
+    present = [v for v in values if v is not None]
+    if not present:
         return float("nan"), float("nan")
-    arr = np.asarray(finite, dtype=np.float64)
+    arr = np.asarray(present, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        return float(arr.sum()), float("nan")
     return float(arr.mean()), float(arr.std())

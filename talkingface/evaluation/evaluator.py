@@ -84,12 +84,12 @@ def evaluate_pairs(items: Iterable[EvalItem | Mapping[str, Any]], metrics: Seque
             metric = instances[name]
             try:
                 result = metric.update(item)
-            except TalkingFaceError as exc:
-                result = {"skipped": True, "reason": exc.message}
-                log.warning("%s: %s failed: %s", item.name, name, exc.message)
             except Exception as exc:  # keep the batch going; the reason names the error
-                result = {"skipped": True, "reason": f"error: {type(exc).__name__}: {exc}"}
-                log.exception("%s: %s raised", item.name, name)
+                reason = exc.message if isinstance(exc, TalkingFaceError) else f"error: {type(exc).__name__}: {exc}"
+                if not isinstance(exc, TalkingFaceError):
+                    log.exception("%s: %s raised", item.name, name)
+                result = metric.skip(item.name, reason) if hasattr(metric, "skip") else \
+                    {"skipped": True, "reason": reason}
             for key in CLIP_KEYS.get(name, ()):
                 merged.setdefault(key, result.get(key))
             for key, value in result.items():

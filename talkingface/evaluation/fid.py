@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from talkingface.errors import TalkingFaceError
 from talkingface.evaluation import lse_crop
 from talkingface.evaluation.base import EvalContext, SkipClip, as_item, resolve_weights, row
 from talkingface.evaluation.inception import FEATURE_DIM, FIDInceptionV3, load_inception
@@ -129,21 +130,23 @@ class FIDMetric:
     def update(self, generated: Any, reference: Any = None, **kw: Any) -> dict[str, Any]:
         item = as_item(generated, reference, name=kw.get("name"))
         if item.reference is None:
-            out = row(item.name, {"fid_frames": None}, "no reference video: FID needs real frames to compare with")
-            self._rows.append(out)
-            return out
+            return self.skip(item.name, "no reference video: FID needs real frames to compare with")
         try:
             gen = self._images(item.generated)
             ref = self._images(item.reference)
-        except SkipClip as skip:
-            out = row(item.name, {"fid_frames": None}, str(skip))
-            self._rows.append(out)
-            log.warning("%s: FID skipped: %s", item.name, skip)
-            return out
+        except (SkipClip, TalkingFaceError) as skip:
+            return self.skip(item.name, getattr(skip, "message", None) or str(skip))
         self._generated.append(inception_features(self.net, gen, self.batch_size, self.device))
         self._reference.append(inception_features(self.net, ref, self.batch_size, self.device))
         out = row(item.name, {"fid_frames": len(gen)}, None, fid_reference_frames=len(ref))
         self._rows.append(out)
+        return out
+
+    def skip(self, name: str, reason: str) -> dict[str, Any]:
+        """Record a clip whose frames are left out of FID (also used by the evaluator on errors)."""
+        out = row(name, {"fid_frames": None}, reason)
+        self._rows.append(out)
+        log.warning("%s: FID skipped: %s", name, reason)
         return out
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
@@ -161,5 +164,5 @@ class FIDMetric:
         if min(len(gen), len(ref)) < FEATURE_DIM:
             log.warning("FID over %d/%d frames (< %d): covariances are rank-deficient and the value is biased; "
                         "compare FIDs only at equal frame counts", len(gen), len(ref), FEATURE_DIM)
-        out["fid"] = frechet_distance(*feature_statistics(gen), *feature_statistics(ref))
+        out["fid"] = float(frechet_distance(*feature_statistics(gen), *feature_statistics(ref)))
         return out

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from talkingface.errors import TalkingFaceError
 from talkingface.evaluation import lse_crop
 from talkingface.evaluation.base import EvalContext, SkipClip, as_item, mean_std, row
 from talkingface.registry import register
@@ -136,11 +137,16 @@ class _FidelityMetric:
                 out = row(item.name, {self.name: float(np.mean(scores))}, None, **{f"{self.name}_frames": len(scores)})
                 self._rows.append(out)
                 return out
-            except SkipClip as skip:
-                reason = str(skip)
-                log.warning("%s: %s skipped: %s", item.name, self.name.upper(), skip)
-        out = row(item.name, {self.name: None}, reason)
+            except (SkipClip, TalkingFaceError) as skip:
+                reason = getattr(skip, "message", None) or str(skip)
+        return self.skip(item.name, reason)
+
+    def skip(self, name: str, reason: str) -> dict[str, Any]:
+        """Record a clip without a value (also used by the evaluator on errors)."""
+        out = row(name, {self.name: None}, reason)
         self._rows.append(out)
+        if not reason.startswith("not applicable"):
+            log.warning("%s: %s skipped: %s", name, self.name.upper(), reason)
         return out
 
     def compute(self) -> dict[str, float]:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from talkingface.errors import TalkingFaceError
 from talkingface.evaluation import lse_crop
 from talkingface.evaluation.base import (EvalContext, SkipClip, as_item, mean_std, resolve_weights, row)
 from talkingface.evaluation.syncnet import (MFCC_PER_FRAME, SAMPLES_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC,
@@ -224,11 +225,8 @@ class LSEMetric:
             for crops, audio, span in self._segments(item):
                 results.append((sync_score(self.net, crops, audio, vshift=self.vshift, batch_size=self.batch_size,
                                            device=self.device), span))
-        except SkipClip as skip:
-            out = row(item.name, {k: None for k in self.keys}, str(skip))
-            self._rows.append(out)
-            log.warning("%s: LSE skipped: %s", item.name, skip)
-            return out
+        except (SkipClip, TalkingFaceError) as skip:
+            return self.skip(item.name, getattr(skip, "message", None) or str(skip))
         main = max(results, key=lambda r: r[0].num_windows)[0]
         self.curves[item.name] = main.mdist
         values = {"lse_d": float(np.mean([r.lse_d for r, _ in results])),
@@ -239,6 +237,13 @@ class LSEMetric:
             extra["lse_tracks"] = [{**span, **r.as_dict()} for r, span in results]
         out = row(item.name, values, None, **extra)
         self._rows.append(out)
+        return out
+
+    def skip(self, name: str, reason: str) -> dict[str, Any]:
+        """Record a clip this metric could not score (also used by the evaluator on errors)."""
+        out = row(name, {k: None for k in self.keys}, reason)
+        self._rows.append(out)
+        log.warning("%s: LSE skipped: %s", name, reason)
         return out
 
     def compute(self) -> dict[str, float]:

@@ -221,7 +221,14 @@ def face_tracks(frames_rgb: np.ndarray, detector: Detector | None = None, config
 # ----------------------------------------------------------------------------- crop
 
 def smooth_boxes(boxes: np.ndarray, kernel: int = 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Half size, centre x, centre y, each median-filtered (zero-padded ends, as scipy's medfilt)."""
+    """Half size, centre x, centre y, each median-filtered (zero-padded ends, as scipy's medfilt).
+
+    The kernel shrinks to the track length for tracks shorter than it (LSE tracks are
+    longer than 100 frames, so this only matters for FID / PSNR / SSIM crops): with more
+    padding zeros than values the median would be 0 and the crop empty.
+    """
+    n = len(boxes)
+    kernel = max(1, min(kernel, n if n % 2 else n - 1))
     half = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2.0
     cx = (boxes[:, 0] + boxes[:, 2]) / 2.0
     cy = (boxes[:, 1] + boxes[:, 3]) / 2.0
