@@ -120,3 +120,32 @@ def test_loader_reads_an_official_style_file(tmp_path, net):
 def test_missing_checkpoint_says_how_to_get_it(tmp_path):
     with pytest.raises(CheckpointError, match="syncnet_v2.model"):
         load_syncnet(root=tmp_path)
+
+
+def test_face_mode_scores_the_track_with_its_own_audio_span(fixture, net):
+    """A face appearing at frame 3: crops of the track, audio cut at 3*640 samples (run_pipeline's audio crop)."""
+    from talkingface.evaluation.base import EvalContext
+    from talkingface.evaluation.lse_crop import FaceTrack, track_crops
+
+    frames = np.repeat(np.repeat(fixture["frames_rgb"], 3, axis=1), 3, axis=2)  # (17, 144, 192, 3)
+    box = np.array([[40.0, 20.0, 150.0, 130.0, 0.99]])
+    calls = []
+
+    def detector(frame):
+        calls.append(frame.shape)
+        return box if len(calls) > 3 else np.zeros((0, 5))
+
+    # random frames are a cut every 15 frames for the shot detector: switch it off here
+    config = {"lse_crop": "face", "lse_min_track": 5, "lse_min_face_size": 100, "lse_scene_threshold": None}
+    context = EvalContext(config, detector=detector)
+    metric = LSEMetric(config, context=context, net=net)
+    audio = fixture["audio_int16"].astype(np.float32) / 32768.0
+    out = metric.update(EvalItem("face", VideoClip(frames, 25.0), audio=audio))
+    assert len(calls) == 17 and out["reason"] is None
+    assert out["lse_tracks"][0]["start"] == 3 and out["lse_tracks"][0]["end"] == 17
+    track = FaceTrack(np.arange(3, 17), np.repeat(box[:, :4], 14, axis=0))
+    expected = sync_score(net, track_crops(frames, track), audio[3 * 640:17 * 640])
+    assert expected.num_windows == min(14, (len(audio) - 3 * 640) // 640) - 5
+    assert out["lse_d"] == pytest.approx(expected.lse_d, abs=1e-6)
+    assert out["lse_c"] == pytest.approx(expected.lse_c, abs=1e-6)
+    assert out["lse_windows"] == expected.num_windows

@@ -99,14 +99,14 @@ class EvalContext:
     """Config, device and small caches shared by the metrics of one evaluation."""
 
     def __init__(self, config: Mapping[str, Any] | None = None, device: str | None = None,
-                 cache_size: int = 2) -> None:
+                 cache_size: int = 2, detector: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
         self.device = resolve_device(device or self.config.get("device", "cpu"))
         self.fps = float(self.config.get("fps", FPS) or FPS)
         self._videos: OrderedDict[Any, Any] = OrderedDict()
         self._memo: dict[tuple, Any] = {}
         self._cache_size = cache_size
-        self._detector = None
+        self._detector = detector  # frame RGB -> (K, 5) boxes; built from config when None
 
     # ------------------------------------------------------------------ media
     def video(self, source: Any):

@@ -155,7 +155,8 @@ class LSEMetric:
 
     Config keys: ``lse_crop`` (face|frame), ``lse_detector`` (s3fd|dlib),
     ``vshift`` (15), ``lse_batch_size`` (20), ``lse_min_track`` (100),
-    ``lse_min_face_size`` (100), ``weights``, ``checkpoint_dir``, ``seed``.
+    ``lse_min_face_size`` (100), ``lse_scene_threshold`` (30; null: no shot
+    detection), ``weights``, ``checkpoint_dir``, ``seed``.
     With several face tracks in a clip, its values are the mean over tracks
     (each track is one line of the reference's output).
     """
@@ -174,8 +175,10 @@ class LSEMetric:
             raise ConfigError(f"lse_crop must be face or frame, not {self.crop!r}")
         self.vshift = int(cfg.get("vshift", 15))
         self.batch_size = int(cfg.get("lse_batch_size", 20))
+        threshold = cfg.get("lse_scene_threshold", 30.0)
         self.track_config = lse_crop.TrackConfig(min_track=int(cfg.get("lse_min_track", 100)),
-                                                 min_face_size=float(cfg.get("lse_min_face_size", 100)))
+                                                 min_face_size=float(cfg.get("lse_min_face_size", 100)),
+                                                 scene_threshold=None if threshold is None else float(threshold))
         self.device = self.context.device
         if net is None:
             mode, path = resolve_weights(cfg, "syncnet")
