@@ -93,7 +93,21 @@ def test_face_mode_without_a_face_is_reported(media):
 
 
 def test_metrics_follow_the_protocol():
-    metric = registry.get("metric", "psnr")({"pairing": "paired"})
+    metric = registry.get("metric", "psnr")({"pairing": "paired", "lse_detector": "dlib"})
     assert isinstance(metric, Metric)
     metric.reset()
     assert metric.rows() == []
+
+
+def test_unavailable_detector_fails_before_any_clip(tmp_path):
+    """lse_detector=s3fd without its module or sfd_face.pth: one clear error, not a reason per clip."""
+    from talkingface.errors import TalkingFaceError
+
+    from talkingface.evaluation.lse import LSEMetric
+    from talkingface.evaluation.syncnet import SyncNet
+
+    config = {**CONFIG, "lse_crop": "face", "lse_detector": "s3fd", "weights": "official",
+              "checkpoint_dir": str(tmp_path)}
+    with pytest.raises(TalkingFaceError) as info:
+        LSEMetric(config, net=SyncNet())
+    assert "s3fd" in str(info.value).lower() or "sfd_face" in str(info.value)

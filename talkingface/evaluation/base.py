@@ -102,7 +102,9 @@ class EvalContext:
                  cache_size: int = 2, detector: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
         self.device = resolve_device(device or self.config.get("device", "cpu"))
-        self.fps = float(self.config.get("fps", FPS) or FPS)
+        # SyncNet's windows (640 samples, 4 MFCC steps per frame) assume 25 fps: every video is
+        # resampled to it, whatever rate generation used (the reference tools silently assume 25).
+        self.fps = FPS
         self._videos: OrderedDict[Any, Any] = OrderedDict()
         self._memo: dict[tuple, Any] = {}
         self._cache_size = cache_size

@@ -98,6 +98,8 @@ class FIDMetric:
         self.net = net.to(self.device).eval()
         self.track_config = lse_crop.TrackConfig(min_track=0, min_face_size=0.0)
         self.reset()
+        if self.crop == "face":
+            self.context.detector()  # fail before any clip when the detector is unavailable
 
     @property
     def weights_info(self) -> dict[str, Any]:

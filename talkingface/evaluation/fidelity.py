@@ -86,6 +86,8 @@ class _FidelityMetric:
         self.paired_setting = self.context.config.get("pairing") == "paired"
         self.track_config = lse_crop.TrackConfig(min_track=0, min_face_size=0.0)
         self._rows: list[dict[str, Any]] = []
+        if self.crop == "face" and self.paired_setting:
+            self.context.detector()  # fail before any clip when the detector is unavailable
 
     @property
     def weights_info(self) -> dict[str, Any]:

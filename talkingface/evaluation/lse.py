@@ -186,6 +186,8 @@ class LSEMetric:
         self.net = net.to(self.device).eval()
         self._rows: list[dict[str, Any]] = []
         self.curves: dict[str, np.ndarray] = {}
+        if self.crop == "face":
+            self.context.detector()  # a missing detector is a configuration error: say so before any clip
 
     @property
     def weights_info(self) -> dict[str, Any]:
