@@ -95,8 +95,17 @@ def test_scene_cut_splits_tracks():
     frames[:, :, :, 0] = 200
     frames[20:] = [20, 40, 200]  # red -> blue: mean HSV change ~47 > 30
     assert scene_cuts(frames, 30.0, min_scene_len=15) == [(0, 20), (20, 40)]
-    assert scene_cuts(frames, 30.0, min_scene_len=25) == [(0, 40)]  # too close to the start
+    assert scene_cuts(frames, 30.0, min_scene_len=25) == [(0, 20), (20, 40)]  # the first cut has no minimum
+    frames[30:] = [200, 0, 0]  # back to red 10 frames later: too soon after the cut at 20
+    assert scene_cuts(frames, 30.0, min_scene_len=15) == [(0, 20), (20, 40)]
+    assert scene_cuts(frames, 30.0, min_scene_len=10) == [(0, 20), (20, 30), (30, 40)]
     assert scene_cuts(frames, None) == [(0, 40)]
+    wide = np.zeros((3, 8, 900, 3), np.uint8)
+    wide[2, :, ::4] = 255  # changes only in columns the 0.5.1 subsampling (every 4th at 900 px) looks at
+    assert scene_cuts(wide, 30.0) == [(0, 2), (2, 3)]
+    wide[2] = 0
+    wide[2, :, 1::4] = 255  # the same change in columns it skips: no cut
+    assert scene_cuts(wide, 30.0) == [(0, 3)]
 
 
 def test_dlib_finds_the_astronaut():

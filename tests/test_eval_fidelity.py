@@ -86,3 +86,12 @@ def test_face_crop_mode_uses_the_reference_face_box():
     blank = VideoClip(np.full((2, 64, 64, 3), 90, np.uint8), 25.0)
     out = PSNRMetric({**config, "fidelity_crop": "face"}).update(EvalItem("b", blank, blank))
     assert out["psnr"] is None and "reference: no face detected in any of 2 frames" in out["reason"]
+
+
+def test_decoded_clips_at_other_rates_are_resampled_to_25fps():
+    rng = np.random.default_rng(6)
+    ref = rng.integers(0, 256, (4, 24, 24, 3), dtype=np.uint8)
+    doubled = np.repeat(ref, 2, axis=0)  # the same clip at 50 fps
+    metric = PSNRMetric({"pairing": "paired", "fidelity_crop": "frame"})
+    out = metric.update(EvalItem("r", VideoClip(doubled, 50.0), VideoClip(ref, 25.0)))
+    assert out["reason"] is None and out["psnr_frames"] == 4 and out["psnr"] == float("inf")

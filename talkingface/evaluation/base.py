@@ -90,8 +90,8 @@ def as_item(generated: Any, reference: Any = None, *, audio: Any = None, name: s
                             item.paired if paired is None else paired)
         return item
     if name is None:
-        name = Path(getattr(generated, "path", None) or generated).stem if not isinstance(generated, np.ndarray) \
-            else "clip"
+        source = getattr(generated, "path", None) if hasattr(generated, "frames") else generated
+        name = Path(source).stem if isinstance(source, (str, Path)) else "clip"
     return EvalItem(name, generated, reference, audio, bool(paired))
 
 
@@ -114,7 +114,7 @@ class EvalContext:
     def video(self, source: Any):
         """A :class:`VideoClip` at the evaluation fps (decoded once per path)."""
         if hasattr(source, "frames"):
-            return source
+            return self._at_fps(source)
         key = str(source)
         if key in self._videos:
             self._videos.move_to_end(key)
@@ -128,6 +128,19 @@ class EvalContext:
             self._memo = {k: v for k, v in self._memo.items() if k[1] != evicted}
         return clip
 
+    def _at_fps(self, clip: Any):
+        """A decoded clip at another rate is resampled like files are (nearest frame in time)."""
+        fps = float(getattr(clip, "fps", self.fps) or self.fps)
+        if abs(fps - self.fps) < 1e-3:
+            return clip
+        key = ("resampled", id(clip))
+        if key not in self._memo:
+            from talkingface.media.video import VideoClip, resample_indices
+
+            index = resample_indices(np.arange(clip.frames.shape[0]) / fps, fps, self.fps)
+            self._memo[key] = (clip, VideoClip(clip.frames[index], self.fps, getattr(clip, "path", None), fps))
+        return self._memo[key][1]
+
     def audio(self, source: Any) -> np.ndarray:
         """Float32 16 kHz mono from a path (a wav or a video's sound track) or an array."""
         if isinstance(source, np.ndarray):
@@ -140,8 +153,8 @@ class EvalContext:
         """Per-video derived data (face tracks, ...), dropped with the decoded video."""
         key = (kind, str(source) if not hasattr(source, "frames") else id(source))
         if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
+            self._memo[key] = (source, make())  # holding the source keeps its id() from being reused
+        return self._memo[key][1]
 
     # ------------------------------------------------------------------ faces
     def detector(self):

@@ -110,30 +110,37 @@ def detect_all(frames_rgb: np.ndarray, detector: Detector) -> list[np.ndarray]:
     return out
 
 
-def scene_cuts(frames_rgb: np.ndarray, threshold: float | None = 30.0, min_scene_len: int = 15,
-               work_width: int = 256) -> list[tuple[int, int]]:
-    """Shots as ``[start, end)`` frame ranges, by PySceneDetect's content rule.
+#: PySceneDetect 0.5.1's automatic subsampling (VideoManager.set_downscale_factor()): width -> step
+_DOWNSCALE = ((3200, 12), (2100, 8), (1700, 6), (1200, 5), (900, 4), (600, 3), (400, 2))
 
-    The reference runs ``ContentDetector`` (mean absolute HSV change between
-    consecutive frames above ``threshold``, shots at least ``min_scene_len``
-    long). Frames are downscaled first, as its video manager does.
+
+def scene_cuts(frames_rgb: np.ndarray, threshold: float | None = 30.0,
+               min_scene_len: int = 15) -> list[tuple[int, int]]:
+    """Shots as ``[start, end)`` frame ranges, by the rule of PySceneDetect 0.5.1's ``ContentDetector``.
+
+    (The version syncnet_python pins.) Frames are subsampled by the automatic
+    downscale factor of its video manager; a cut is declared at frame ``i`` when
+    the mean absolute change of H, S and V (averaged over the three) reaches
+    ``threshold`` and the previous cut is at least ``min_scene_len`` frames back
+    (the first cut has no such limit).
     """
     n = len(frames_rgb)
     if threshold is None or n < 2:
         return [(0, n)]
-    cuts = [0]
+    width = frames_rgb[0].shape[1]
+    step = next((factor for min_width, factor in _DOWNSCALE if width >= min_width), 1)
+    cuts: list[int] = []
     previous = None
     for index, frame in enumerate(frames_rgb):
-        h, w = frame.shape[:2]
-        if w > work_width:
-            frame = cv2.resize(frame, (work_width, max(1, round(h * work_width / w))), interpolation=cv2.INTER_AREA)
-        hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV).astype(np.int32)
+        hsv = cv2.cvtColor(np.ascontiguousarray(frame[::step, ::step]), cv2.COLOR_RGB2HSV).astype(np.int32)
         if previous is not None:
-            delta = np.abs(hsv - previous).reshape(-1, 3).mean(axis=0).sum() / 3.0
-            if delta >= threshold and index - cuts[-1] >= min_scene_len:
+            pixels = hsv.shape[0] * hsv.shape[1]
+            delta = sum(float(np.sum(np.abs(hsv[..., c] - previous[..., c]))) / pixels for c in range(3)) / 3.0
+            if delta >= threshold and (not cuts or index - cuts[-1] >= min_scene_len):
                 cuts.append(index)
         previous = hsv
-    return [(a, b) for a, b in zip(cuts, cuts[1:] + [n])]
+    bounds = [0] + cuts + [n]
+    return [(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
