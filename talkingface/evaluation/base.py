@@ -164,8 +164,8 @@ class EvalContext:
             name = self.config.get("lse_detector", "s3fd")
             kwargs = {}
             if name == "s3fd":
-                kwargs = dict(weights=weights_mode(self.config), seed=int(self.config.get("seed", 0)),
-                              root=self.config.get("checkpoint_dir"))
+                mode, path = resolve_weights(self.config, "syncnet_s3fd")
+                kwargs = dict(path=path, weights=mode, seed=int(self.config.get("seed", 0)))
             self._detector = make_detector(name, str(self.device), **kwargs)
         return self._detector
 

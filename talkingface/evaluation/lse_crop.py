@@ -328,22 +328,27 @@ class DlibDetector:
 class S3FDDetector:
     """The S3FD of syncnet_python (``sfd_face.pth``) at the reference's settings.
 
-    conf 0.9 at scale 0.25 (run_pipeline's ``facedet_scale``). The network
-    lives in :mod:`talkingface.face.s3fd`.
+    conf 0.9 at scale 0.25 (run_pipeline's ``facedet_scale``), NMS 0.1 inside
+    the detector. The network lives in :mod:`talkingface.face.s3fd`, which is
+    expected to provide ``make_syncnet_detector(path, *, weights, seed, device)``
+    returning an object with ``detect_faces(image_rgb, conf_th, scales) -> (K, 5)``
+    (the reference ``S3FD.detect_faces`` contract: RGB uint8 in, x1 y1 x2 y2 score
+    in frame pixels out).
     """
 
     name = "s3fd"
 
-    def __init__(self, device: str = "cpu", *, weights: str = "official", seed: int = 0, root=None,
+    def __init__(self, device: str = "cpu", *, path=None, weights: str = "official", seed: int = 0,
                  conf_threshold: float = 0.9, scale: float = 0.25) -> None:
+        from talkingface.errors import ConfigError
+
         try:
             from talkingface.face import s3fd as s3fd_module
-        except ImportError as exc:
-            from talkingface.errors import ConfigError
-
-            raise ConfigError(f"lse_detector=s3fd is not available ({exc})",
+            factory = s3fd_module.make_syncnet_detector
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"lse_detector=s3fd is not available in this installation ({exc})",
                               hint="use --lse_detector=dlib (works offline)") from None
-        self._impl = s3fd_module.make_syncnet_detector(device=device, weights=weights, seed=seed, root=root)
+        self._impl = factory(path, weights=weights, seed=seed, device=device)
         self.conf_threshold = conf_threshold
         self.scale = scale
 
