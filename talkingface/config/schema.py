@@ -77,6 +77,8 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("lse_batch_size", "int", "SyncNet windows per batch", minimum=1),
     Key("lse_min_track", "int", "shortest face track scored (frames); shorter clips are reported as skipped",
         minimum=5),
+    Key("lse_scene_threshold", "float", "scene-cut threshold of the face-track pipeline (PySceneDetect content rule)",
+        minimum=0),
     Key("lse_min_face_size", "float", "smallest face scored (px); smaller faces are reported as skipped", minimum=0),
     Key("fid_crop", "str", "face crops or whole frames for FID", choices=("face", "frame")),
     Key("fidelity_crop", "str", "face crops or whole frames for PSNR/SSIM", choices=("face", "frame")),
