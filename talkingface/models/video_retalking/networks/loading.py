@@ -17,6 +17,8 @@ cannot be read otherwise.
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -45,17 +47,26 @@ class Networks(NamedTuple):
     enet: ENet
 
 
+def _load_file(path: Path, weights_only: bool) -> Any:
+    """``torch.load`` on CPU; a file refused only because it pickles objects gets its own hint."""
+    if weights_only and path.is_file():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            if found:
+                raise CheckpointError(
+                    f"{path}: holds a pickled {found.group(1)} object, which weights_only=True refuses",
+                    hint="if this is the official file from a trusted source, load it with weights_only=False",
+                ) from None
+        except Exception:  # noqa: BLE001 - the shared reader below words every other failure
+            pass
+    return torch_load(path, weights_only=weights_only)
+
+
 def _read(path: Path, entry: str, weights_only: bool) -> dict[str, torch.Tensor]:
     """``torch.load(path)[entry]`` on CPU, with errors that say which file and what to do."""
-    try:
-        checkpoint: Any = torch_load(path, weights_only=weights_only)
-    except CheckpointError as exc:
-        if weights_only and "weights only" in exc.message.lower():
-            raise CheckpointError(
-                f"{path}: cannot be read with weights_only=True (it pickles more than tensors)",
-                hint="if this is the official file from a trusted source, load it with weights_only=False",
-            ) from None
-        raise
+    checkpoint = _load_file(path, weights_only)
     if not isinstance(checkpoint, Mapping) or entry not in checkpoint:
         found = ", ".join(map(str, list(checkpoint)[:8])) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
         raise CheckpointError(f"{path}: no '{entry}' entry (found: {found or 'nothing'})",
