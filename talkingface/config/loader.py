@@ -155,7 +155,7 @@ def load_config(model: str | None = None, dataset: str | None = None,
         path = config_dir / sub / f"{name}.yaml"
         if path.is_file():
             _merge(config, read_yaml(path), f"{sub}/{name}.yaml")
-    files = list(config_files) or list(overrides.get("config_files") or [])
+    files = list(config_files) or coerce(KEYS["config_files"], overrides.get("config_files") or [], "command line")
     for path in files:
         _merge(config, read_yaml(path), str(path))
     _merge(config, overrides, "command line")
