@@ -75,3 +75,18 @@ def test_single_frame_form_and_one_key_filled_differently(case):
         logits.remove()
         with torch.no_grad():
             weight.copy_(saved)  # the seeded L-Net is shared with the E-Net tests
+
+
+def test_mixed_precision_runs():
+    """Under autocast the Fourier units stay in float32 (no bfloat16 FFT; cuFFT half needs 2^k sizes)."""
+    from talkingface.models.video_retalking.networks import LNet
+
+    torch.manual_seed(0)
+    net = LNet(num_res_blocks=1).eval()
+    audio, face = torch.randn(1, 1, 80, 16), torch.rand(1, 6, 96, 96)
+    with torch.inference_mode():
+        full = net(audio, face)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = net(audio, face)
+    assert half.dtype == torch.bfloat16 and half.shape == (1, 3, 96, 96)
+    assert torch.isfinite(half).all() and (half.float() - full).abs().mean() < 0.1

@@ -27,12 +27,15 @@ class FourierUnit(nn.Module):
         self.bn = nn.BatchNorm2d(channels * 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # FFTs run in float32 even under autocast: cuFFT half needs power-of-two sizes (these are
+        # 12/24/48) and there is no bfloat16 FFT; a no-op for float32 inputs
+        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         h, w = x.shape[-2:]
-        spec = torch.fft.rfftn(x, dim=(-2, -1), norm="ortho")
+        spec = torch.fft.rfftn(x.to(dtype), dim=(-2, -1), norm="ortho")
         # channel 2c is Re(c), 2c+1 is Im(c): the interleaving the trained 1x1 conv expects
         stacked = torch.stack((spec.real, spec.imag), dim=2).flatten(1, 2)
         stacked = F.relu(self.bn(self.conv_layer(stacked)))
-        pairs = stacked.unflatten(1, (-1, 2))
+        pairs = stacked.to(dtype).unflatten(1, (-1, 2))
         spec = torch.complex(pairs[:, :, 0].contiguous(), pairs[:, :, 1].contiguous())
         return torch.fft.irfftn(spec, s=(h, w), dim=(-2, -1), norm="ortho")
 
