@@ -57,6 +57,18 @@ def table_aggregate(aggregate: dict[str, Any], pairing: str) -> dict[str, Any]:
     return out
 
 
+def _reference(record: dict[str, Any], config: Config) -> Any:
+    """The real video, cut like the generated one when ``max_seconds`` shortened the run."""
+    path = Path(record["real_video"])
+    if not config.get("max_seconds"):
+        return path
+    from talkingface.media import VideoClip, read_video
+
+    clip = read_video(path, float(config["fps"]))
+    keep = max(1, int(round(float(config["max_seconds"]) * float(config["fps"]))))
+    return VideoClip(clip.frames[:keep], clip.fps, path, clip.source_fps, clip.info)
+
+
 def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config, weights: Any) -> dict[str, Any]:
     from talkingface.evaluation.base import EvalItem
     from talkingface.evaluation.evaluator import evaluate_pairs
@@ -65,7 +77,7 @@ def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config
     for item in items:
         record = records.get(item.id)
         if record and record.get("status") == "ok":
-            to_score.append(EvalItem(item.id, Path(record["generated_video"]), Path(record["real_video"]),
+            to_score.append(EvalItem(item.id, Path(record["generated_video"]), _reference(record, config),
                                      Path(record["audio"]), item.pair.paired))
     plots = Path(items[0].run_dir) / "plots" if items and config.get("plots", True) else None
     rows, aggregate = ([], {})

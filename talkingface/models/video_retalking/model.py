@@ -18,11 +18,11 @@ class VideoReTalking:
 
     @staticmethod
     def required_checkpoints(config: Config) -> list[str]:
-        names = ["dnet", "lnet", "enet", "face3d", "bfm", "expression", "parsenet", "retinaface", "s3fd",
-                 "dlib_landmarks"]
+        names = ["dnet", "lnet", "enet", "face3d", "bfm", "expression", "parsenet", "dlib_landmarks"]
+        if config.get("face_detector", "s3fd") == "s3fd":
+            names.append("s3fd")
         if config.get("enhancer", "gpen") == "gpen":
-            names.append("gpen")
-        names.append("gfpgan")
+            names += ["gpen", "gfpgan"]
         if config.get("landmarks") == "fan":
             names.append("fan")
         return names

@@ -1,0 +1,138 @@
+"""Face-stack parts of the pipeline, built from :mod:`talkingface.face`.
+
+Kept apart from the networks so that each part can be replaced (e.g. RetinaFace
+or dlib five-point detection) without touching the pipeline.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 10, 11, 12)
+
+
+def five_points(lm68: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip, mouth corners from 68 points (the usual 68 -> 5 reduction)."""
+    lm68 = np.asarray(lm68, np.float32)
+    return np.stack([lm68[36:42].mean(0), lm68[42:48].mean(0), lm68[30], lm68[48], lm68[54]])
+
+
+class DlibFivePointDetector:
+    """``image -> (boxes (K,5), landmarks5 (K,5,2))`` from dlib, largest face first.
+
+    Used for paste-back alignment when RetinaFace is not available; dlib's
+    weights ship with a package, so this works offline with real detections.
+    """
+
+    def __init__(self) -> None:
+        import dlib
+
+        from talkingface.checkpoints import checkpoint_path
+
+        self.detector = dlib.get_frontal_face_detector()
+        self.predictor = dlib.shape_predictor(str(checkpoint_path("dlib_landmarks")))
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rects = sorted(self.detector(image, 0), key=lambda r: -r.width() * r.height())
+        boxes, points = [], []
+        for rect in rects:
+            shape = self.predictor(image, rect)
+            lm = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+            boxes.append([rect.left(), rect.top(), rect.right(), rect.bottom(), 1.0])
+            points.append(five_points(lm))
+        if not boxes:
+            return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
+        return np.asarray(boxes, np.float32), np.stack(points)
+
+
+def expand_box(box: tuple[int, int, int, int], shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+    y1, y2, x1, x2 = box
+    dy, dx = int((y2 - y1) * margin), int((x2 - x1) * margin)
+    height, width = shape[:2]
+    return max(0, y1 - dy), min(height, y2 + dy), max(0, x1 - dx), min(width, x2 + dx)
+
+
+def blend_in_region(a: np.ndarray, b: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int],
+                    levels: int, size: int = 512, margin: float = 0.25) -> np.ndarray:
+    """Laplacian blend of ``a`` over ``b`` with ``mask``, computed around ``box`` only.
+
+    The reference blends whole frames resized to 512x512 and back, which blurs
+    the background; here only a padded box is resampled, and pixels outside it
+    are ``b``'s exactly.
+    """
+    from talkingface.face.blend import laplacian_blend
+
+    y1, y2, x1, x2 = expand_box(box, b.shape, margin)
+    region = [cv2.resize(np.ascontiguousarray(x[y1:y2, x1:x2]), (size, size))
+              for x in (a.astype(np.float32), b.astype(np.float32), mask.astype(np.float32))]
+    blended = laplacian_blend(region[0], region[1], region[2], levels)
+    blended = cv2.resize(np.clip(blended, 0, 255), (x2 - x1, y2 - y1))
+    out = b.copy()
+    out[y1:y2, x1:x2] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out
+
+
+def build(config: Any, mode: str, seed: int, device: str, root: Any, options: Any) -> dict[str, Any]:
+    """The face-stack callables of :class:`~talkingface.models.video_retalking.parts.Parts`."""
+    from talkingface.face import croper, landmarks, parsing, recon3d, restore, s3fd
+    from talkingface.face.gfpgan import load_gfpgan
+    from talkingface.face.gpen import load_gpen
+
+    crop_tool = croper.Croper()
+    landmarker = landmarks.make_landmarks(options.landmarks)
+    recon = recon3d.load_recon(weights=mode, seed=seed, device=device)
+    try:
+        lm3d = recon3d.load_lm3d()
+    except Exception:
+        if mode != "seeded":
+            raise
+        lm3d = recon3d.seeded_lm3d()
+    parse_net = parsing.load_parsenet(weights=mode, seed=seed, device=device)
+    detector5 = DlibFivePointDetector()
+    if options.face_detector == "s3fd" and mode == "seeded":
+        log.warning("face boxes: seeded S3FD weights cannot find faces; using dlib boxes (real weights) instead")
+    box_detector = s3fd.DlibBoxDetector() if options.face_detector == "dlib" or mode == "seeded" else \
+        s3fd.load_s3fd(weights=mode, seed=seed, device=device)
+    use_restoration = options.enhancer != "none"
+    if use_restoration:
+        gpen = restore.FaceEnhancer(load_gpen(weights=mode, seed=seed, device=device), parse_net, detector5, device)
+        gfpgan = restore.GFPGANRestorer(load_gfpgan(weights=mode, seed=seed, device=device), detector5, device)
+
+    def coefficients(crops256: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        return recon3d.coefficients(recon, crops256, lm, lm3d, device=device)
+
+    def expression(kind: str) -> np.ndarray:
+        return recon3d.expression_template(kind, net=recon, lm3d=lm3d, landmarks=landmarker, weights=mode)
+
+    def enhance_face(image: np.ndarray) -> np.ndarray:
+        return gpen.process(image, image, face_enhance=True, poisson_blending=False) if use_restoration else image
+
+    def face_boxes(frames: np.ndarray, pads: Any, nosmooth: bool) -> tuple[np.ndarray, list[int]]:
+        return s3fd.face_boxes(frames, box_detector, pads=tuple(pads), nosmooth=nosmooth,
+                               batch_size=options.face_det_batch_size)
+
+    def restore_frame(frame: np.ndarray) -> np.ndarray:
+        return gfpgan.enhance(frame, only_center_face=True, paste_back=True) if use_restoration else frame
+
+    def parse_mask(image: np.ndarray, classes: tuple[int, ...]) -> np.ndarray:
+        return parsing.parse_mask(parse_net, image, classes, device=device)
+
+    def face_blend(generated: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Only the parsed face (classes 1-7, 10-12) inside the box comes from ``generated``."""
+        y1, y2, x1, x2 = box
+        face = parse_mask(generated[y1:y2, x1:x2], FACE_CLASSES)
+        mask = np.zeros(original.shape[:2], np.float32)
+        mask[y1:max(y1 + 1, y2 - 5), x1:x2] = face[: max(1, y2 - 5 - y1)]
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=1, sigmaY=1)
+        return blend_in_region(generated, original, mask, box, levels=6)
+
+    return {"crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
+            "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
+            "parse_mask": parse_mask, "blend_region": lambda a, b, m, box, levels=10: blend_in_region(a, b, m, box,
+                                                                                                      levels),
+            "face_blend": face_blend}

@@ -1,0 +1,68 @@
+"""The named parts a :class:`VideoReTalkingPipeline` is composed of.
+
+Each part is one callable with a narrow contract (RGB uint8 in, arrays out), so
+the pipeline reads like the paper's figure and each part can be swapped or
+tested alone. :func:`build_parts` loads official weights or ``seeded-v1``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def autocast(device: str, precision: str):
+    """fp16/bf16 autocast on CUDA only; CPU stays fp32 (half precision is slower there)."""
+    import contextlib
+
+    if not device.startswith("cuda") or precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+@dataclass
+class Parts:
+    """Callables of the pipeline (see each ``build_*`` for its contract)."""
+    crop: Any            # frames (T,H,W,3) -> (crops256 (T,256,256,3), box (4,), quad (4,))
+    landmarks: Any       # images (N,h,w,3) -> (lm (N,68,2), missing frame indices)
+    coefficients: Any    # (crops256, lm) -> (T, 262) 3DMM vectors
+    expression: Any      # "neutral" | "smile" | image path -> (64,) expression coefficients
+    dnet: Any            # (src (B,3,256,256) in [-1,1], drive (B,73,26)) -> fake (B,3,256,256)
+    enet: Any            # (mel (B,1,80,16), img (B,6,384,384), generator) -> pred (B,3,384,384) BGR [0,1]
+    enhance_face: Any    # image -> GPEN-enhanced image (same size)
+    face_boxes: Any      # (frames, pads, nosmooth) -> (boxes (T,4) y1,y2,x1,x2, missing indices)
+    restore: Any         # frame -> GFPGAN-restored frame (centre face, pasted back)
+    parse_mask: Any      # (image, classes) -> float mask in [0,1], image size
+    blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b near box
+    face_blend: Any      # (generated frame, original frame, box) -> final frame
+
+
+def build_parts(config: Any, weights: Any, options: Any) -> Parts:
+    from talkingface.models.video_retalking.networks import build_networks
+
+    mode = "seeded" if weights is not None and weights.seeded else "official"
+    seed = int(config.get("seed", 0))
+    device = options.device
+    root = config.get("checkpoint_dir")
+    nets = build_networks(mode, seed=seed, device=device, root=root)
+
+    def dnet(src: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+        with autocast(device, options.precision):
+            out = nets.dnet(src.to(device), drive.to(device))["fake_image"]
+        return out.float()
+
+    def enet(mel: torch.Tensor, img: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        ref = img[:, 3:]
+        with autocast(device, options.precision):
+            pred, _ = nets.enet(mel.to(device), img.to(device), ref.to(device), generator=generator)
+        return pred.float()
+
+    from talkingface.models.video_retalking import face_parts
+
+    return Parts(dnet=dnet, enet=enet, **face_parts.build(config, mode, seed, device, root, options))
