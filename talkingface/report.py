@@ -39,6 +39,10 @@ def metric_table(results: dict[str, Any]) -> str:
     for row in results.get("per_clip", []):
         if row.get("status") not in (None, "ok"):
             lines.append(f"  {row['id']}: {row.get('status')} - {row.get('error') or row.get('reason')}")
+    timings = results.get("timings") or {}
+    if timings:
+        lines.append("time per stage (s, all items): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in sorted(timings.items(), key=lambda kv: -kv[1])))
     if "WARNING" in results:
         lines.append("WARNING: " + results["WARNING"])
     return "\n".join(lines)

@@ -134,7 +134,8 @@ def generate_item(model: Any, item: Item, config: Config) -> dict[str, Any]:
         try:
             audio = prepare_audio(item, config)
             out = model.generate(item.pair, audio, item.video_out)
-            record = {"id": item.id, "status": "ok", **{k: str(v) for k, v in out.items()},
+            record = {"id": item.id, "status": "ok",
+                      **{k: (v if isinstance(v, dict) else str(v)) for k, v in out.items()},
                       "pair": item.pair.to_dict(), "seconds": round(time.time() - started, 3),
                       "attempts": attempt}
             atomic_write_json(item.record, record)
@@ -217,11 +218,23 @@ def run(config: Config) -> dict[str, Any]:
         results.update(scoring.evaluate_run(items, records, config, weights))
     else:
         results.update(summary_only(items, records))
+    results["timings"] = stage_timings(records)
     write_results(run_dir, results, config)
     failed = [r for r in records.values() if r.get("status") != "ok"]
     write_run_meta(run_dir, config, "complete" if not failed and len(records) == len(items) else "incomplete",
                    extra)
     return results
+
+
+def stage_timings(records: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Seconds per stage summed over the items generated (the per-stage summary of a batch)."""
+    totals: dict[str, float] = {}
+    for record in records.values():
+        for stage, seconds in (record.get("timings") or {}).items():
+            totals[stage] = round(totals.get(stage, 0.0) + float(seconds), 3)
+        if record.get("seconds") is not None:
+            totals["item total"] = round(totals.get("item total", 0.0) + float(record["seconds"]), 3)
+    return totals
 
 
 def summary_only(items: list[Item], records: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -43,4 +43,5 @@ class VideoReTalking:
     def generate(self, pair: Pair, audio: Path, out_path: Path) -> dict[str, Any]:
         """Lip-sync ``pair.video`` to ``audio``; the contract of every model."""
         self.pipeline(face=pair.video, audio=audio, outfile=out_path)
-        return {"generated_video": out_path, "real_video": pair.video, "audio": audio}
+        return {"generated_video": out_path, "real_video": pair.video, "audio": audio,
+                "timings": {k: round(v, 3) for k, v in self.pipeline.timings.items()}}
