@@ -1,0 +1,138 @@
+"""One FFHQ-style face crop for a whole clip (the reference's ``Croper``, ``utils/ffhq_preprocess.py``).
+
+dlib finds the face and its 68 points on the first frame that has one (looking
+at the first half of the clip, as the reference), the FFHQ oriented quad is
+built from the eyes and mouth corners, and the same axis-aligned region -- the
+quad's bounding box inside a padded crop box -- is cut from every frame and
+resized to 256x256. The crop box and the quad bounds are returned so the
+pipeline can paste results back (``oy1 = cly + ly`` etc., as ``inference.py``).
+
+Differences from the reference, all for inputs where it fails or is wrong:
+a one-frame clip (an image) is searched too (the reference's loop skips it and
+crashes); no face raises :class:`NoFaceError` instead of a tuple-unpack error;
+the quad's bottom is clipped to the frame height (the reference clips it to
+the width); the reference's "shrink" step for faces over ~2000 px is left out
+(it rescales the quad but then crops the unscaled frames).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from talkingface.errors import NoFaceError
+
+log = logging.getLogger(__name__)
+
+
+def _ffhq_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre ``c`` and half-axes ``x``, ``y`` of the FFHQ oriented square (NVlabs/ffhq-dataset)."""
+    lm = np.asarray(lm, np.float64)
+    eye_left, eye_right = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_avg = (eye_left + eye_right) * 0.5
+    eye_to_eye = eye_right - eye_left
+    mouth_avg = (lm[48] + lm[54]) * 0.5
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    return eye_avg + eye_to_mouth * 0.1, x, y
+
+
+def ffhq_quad(lm: np.ndarray) -> np.ndarray:
+    """(4, 2) FFHQ quad (top-left, bottom-left, bottom-right, top-right) from 68 landmarks."""
+    c, x, y = _ffhq_frame(lm)
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
+def crop_geometry(lm: np.ndarray, frame_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Crop box ``(clx, cly, crx, cry)`` (int) and quad bounds ``(lx, ly, rx, ry)`` relative to it (float).
+
+    ``frame_size`` is (height, width). The crop box is the quad's bounding box
+    grown by 10 % of the quad size (at least 3 px), clipped to the frame.
+    """
+    height, width = frame_size
+    c, x, y = _ffhq_frame(lm)
+    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+    qsize = np.hypot(*x) * 2
+    border = max(int(np.rint(qsize * 0.1)), 3)
+    crop = (int(np.floor(quad[:, 0].min())), int(np.floor(quad[:, 1].min())),
+            int(np.ceil(quad[:, 0].max())), int(np.ceil(quad[:, 1].max())))
+    crop = (max(crop[0] - border, 0), max(crop[1] - border, 0), min(crop[2] + border, width),
+            min(crop[3] + border, height))
+    quad = quad - np.array(crop[:2], np.float64) + 0.5
+    lx = max(min(quad[0, 0], quad[1, 0]), 0)
+    ly = max(min(quad[0, 1], quad[3, 1]), 0)
+    rx = min(max(quad[2, 0], quad[3, 0]), width)
+    ry = min(max(quad[1, 1], quad[2, 1]), height)
+    return np.array(crop, np.int64), np.array([lx, ly, rx, ry], np.float64)
+
+
+@dataclass
+class ClipCrop:
+    crops: np.ndarray  # (T, size, size, 3) uint8
+    box: np.ndarray  # (4,) clx, cly, crx, cry
+    quad: np.ndarray  # (4,) lx, ly, rx, ry relative to the box
+    landmarks: np.ndarray  # (68, 2) dlib points on the frame the geometry came from
+    frame_index: int
+
+
+class Croper:
+    """dlib-based clip crop; :meth:`crop` is the pipeline's ``crop`` part."""
+
+    def __init__(self, predictor_path: str | Path | None = None, *, root: str | Path | None = None,
+                 upsample: int = 1, size: int = 256) -> None:
+        import dlib
+
+        from talkingface.checkpoints import checkpoint_path
+        from talkingface.face.landmarks import _shape_predictor
+
+        path = Path(predictor_path) if predictor_path is not None else checkpoint_path("dlib_landmarks", root)
+        self.detector = dlib.get_frontal_face_detector()
+        self.predictor = _shape_predictor(path)
+        self.upsample = upsample
+        self.size = size
+
+    def landmarks(self, image: np.ndarray) -> np.ndarray | None:
+        """68 dlib points (int-valued float64) of the first face, or None."""
+        image = np.ascontiguousarray(image)
+        dets = self.detector(image, self.upsample)
+        if len(dets) == 0:
+            return None
+        shape = self.predictor(image, dets[0])
+        return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+
+    def locate(self, frames: np.ndarray) -> ClipCrop:
+        """Geometry from the first frame with a face among the first half of the clip (at least frame 0)."""
+        search = max(1, len(frames) // 2)
+        for index in range(search):
+            lm = self.landmarks(frames[index])
+            if lm is not None:
+                box, quad = crop_geometry(lm, frames.shape[1:3])
+                return ClipCrop(np.empty((0,)), box, quad, lm, index)
+        raise NoFaceError(f"no face found by dlib in the first {search} frame(s) of the clip",
+                          hint="use a video whose first half shows a frontal face, or crop the video to the "
+                               "face with --crop")
+
+    def crop_clip(self, frames: np.ndarray) -> ClipCrop:
+        frames = np.asarray(frames)
+        found = self.locate(frames)
+        clx, cly, crx, cry = (int(v) for v in found.box)
+        lx, ly, rx, ry = (int(v) for v in found.quad)
+        region = frames[:, cly:cry, clx:crx][:, ly:ry, lx:rx]
+        if region.shape[1] == 0 or region.shape[2] == 0:
+            raise NoFaceError(f"the face crop of frame {found.frame_index} is empty",
+                              hint="the face is cut off by the frame border; use another clip")
+        found.crops = np.stack([cv2.resize(np.ascontiguousarray(f), (self.size, self.size)) for f in region])
+        log.info("face crop from frame %d: box %s, quad %s", found.frame_index, found.box.tolist(),
+                 np.round(found.quad, 1).tolist())
+        return found
+
+    def crop(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(T, H, W, 3) RGB -> (crops (T, 256, 256, 3), box (clx, cly, crx, cry), quad (lx, ly, rx, ry))."""
+        found = self.crop_clip(frames)
+        return found.crops, found.box, found.quad
