@@ -58,3 +58,40 @@ def test_gpen_loader_refuses_wrong_file(tmp_path):
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="generator.to_rgb1.bias"):
         gpen.load_gpen(path, size=32, narrow=0.0625)
+
+
+def test_gfpgan_keys_and_shapes_equal_reference_512():
+    from talkingface.face import gfpgan
+
+    assert module_keys(gfpgan.GFPGANv1Clean()) == reference_keys("GFPGAN")
+
+
+def test_gfpgan_matches_reference_with_stored_noise():
+    from talkingface.face import gfpgan
+
+    ref, meta = load_fixture("GFPGAN")
+    net = gfpgan.load_gfpgan(weights="seeded", seed=meta["seed"], size=meta["size"], narrow=meta["narrow"],
+                             num_style_feat=meta["num_style_feat"])
+    x = torch.from_numpy(ref["input"])
+    with torch.inference_mode():
+        out = net(x)
+        again = net(x)
+        noisy = net(x, randomize_noise=True, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    assert np.abs(out.numpy() - ref["output"]).max() <= 1e-4
+    assert ref["output"].std() > 0.1
+    assert (noisy - out).abs().max() > 1e-3  # noise strengths are non-zero: the stored maps matter
+
+
+def test_gfpgan_loader_params_ema(tmp_path):
+    from talkingface.face import gfpgan
+
+    net = gfpgan.GFPGANv1Clean(32, 32, 2, narrow=0.0625)
+    state = seeded_state_dict(net, 3)
+    path = tmp_path / "GFPGANv1.3.pth"
+    torch.save({"params_ema": state}, path)
+    loaded = gfpgan.load_gfpgan(path, size=32, narrow=0.0625, num_style_feat=32)
+    assert torch.equal(loaded.state_dict()["final_linear.bias"], state["final_linear.bias"])
+    torch.save({"g": state}, path)
+    with pytest.raises(CheckpointError, match="params_ema"):
+        gfpgan.load_gfpgan(path, size=32, narrow=0.0625, num_style_feat=32)
