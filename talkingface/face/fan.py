@@ -13,6 +13,7 @@ are those of face-alignment's Python ``FAN(num_modules=4)``.
 from __future__ import annotations
 
 import logging
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -196,7 +197,9 @@ def read_fan_state(path: Path) -> dict[str, torch.Tensor]:
     if not is_script:
         return torch_load(path)
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch.jit is deprecated; still the reader of this official format
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # damaged archive: torch raises several types
         raise CheckpointError(f"cannot read TorchScript archive {path}: {type(exc).__name__}",
                               hint="the file is truncated or damaged; re-download it") from None
