@@ -180,6 +180,8 @@ def test_fan_loads_from_a_torchscript_archive(tmp_path):
     x = torch.rand(1, 3, 64, 64)
     archive = tmp_path / "2DFAN4-test.zip"
     torch.jit.save(torch.jit.trace(src, x), str(archive))
+    state = fan_mod.script_archive_state(archive)  # read as data: no TorchScript code runs
+    assert list(state) == list(src.state_dict()) and all(torch.equal(v, src.state_dict()[k]) for k, v in state.items())
     net = fan_mod.load_fan(archive)
     with torch.inference_mode():
         assert torch.equal(net(x), src(x))

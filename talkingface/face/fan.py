@@ -12,7 +12,10 @@ are those of face-alignment's Python ``FAN(num_modules=4)``.
 """
 from __future__ import annotations
 
+import collections
+import io
 import logging
+import pickle
 import warnings
 import zipfile
 from pathlib import Path
@@ -184,8 +187,78 @@ def to_image(points: np.ndarray, centre: np.ndarray, scale: float, resolution: i
 
 
 # --------------------------------------------------------------------------- loading
+_STORAGE_DTYPES = {"FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+                   "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+                   "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+                   "BoolStorage": torch.bool}
+
+
+class _ScriptObject:
+    """A TorchScript module object from ``data.pkl``: only its attribute dict is kept."""
+
+    def __setstate__(self, state: dict) -> None:
+        self.state = state
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_: object) -> torch.Tensor:
+    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
+
+
+class _ArchiveUnpickler(pickle.Unpickler):
+    """Reads tensors and module attributes only: no TorchScript code is loaded or run."""
+
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(io.BytesIO(data))
+        self.archive, self.prefix = archive, prefix
+
+    def find_class(self, module: str, name: str):
+        if module.startswith("__torch__."):
+            return _ScriptObject
+        if (module, name) in (("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        raise pickle.UnpicklingError(f"unexpected global {module}.{name} in a TorchScript archive")
+
+    def persistent_load(self, pid):
+        kind, dtype, key, _location, _numel = pid
+        if kind != "storage":
+            raise pickle.UnpicklingError(f"unexpected persistent id {kind!r}")
+        raw = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
+        return torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+
+
+def _flatten(obj: _ScriptObject, prefix: str = "") -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for name, value in getattr(obj, "state", {}).items():
+        if isinstance(value, torch.Tensor):
+            out[prefix + name] = value
+        elif isinstance(value, _ScriptObject):
+            out.update(_flatten(value, f"{prefix}{name}."))
+    return out
+
+
+def script_archive_state(path: Path) -> dict[str, torch.Tensor]:
+    """Parameters and buffers of a TorchScript archive, by module path, without ``torch.jit``."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        data_pkl = next(n for n in names if n.endswith("data.pkl") and n.count("/") == 1)
+        prefix = data_pkl[: -len("data.pkl")]
+        root = _ArchiveUnpickler(archive.read(data_pkl), archive, prefix).load()
+    if not isinstance(root, _ScriptObject):
+        raise pickle.UnpicklingError("data.pkl does not hold a module")
+    return _flatten(root)
+
+
 def read_fan_state(path: Path) -> dict[str, torch.Tensor]:
-    """State dict of a FAN file: the TorchScript archive of face-alignment, or a plain state dict."""
+    """State dict of a FAN file: face-alignment's TorchScript archive, or a plain state dict.
+
+    The archive is read as data (its pickled module attributes and tensor
+    storages); ``torch.jit.load`` is only the fallback for layouts this reader
+    does not know.
+    """
     from talkingface.weights import torch_load
 
     if not path.is_file():
@@ -196,6 +269,10 @@ def read_fan_state(path: Path) -> dict[str, torch.Tensor]:
             is_script = any("/code/" in f"/{name}" or name.endswith("constants.pkl") for name in archive.namelist())
     if not is_script:
         return torch_load(path)
+    try:
+        return script_archive_state(path)
+    except Exception as exc:  # noqa: BLE001 - unknown layout: let torch.jit try
+        log.info("%s: reading the archive as data failed (%s); trying torch.jit.load", path, exc)
     try:
         with warnings.catch_warnings():  # torch.jit is deprecated; still the reader of this official format
             warnings.simplefilter("ignore", DeprecationWarning)
