@@ -1,8 +1,10 @@
 """Per-clip stage cache: results keyed by input content + the config that shapes them.
 
 The reference recomputes 3DMM on every run (its cache check is dead code); here
-each video-only stage is stored once as ``<cache>/<key>/<stage>.npz`` (atomic)
-and reused until the input or a relevant option changes, or ``re_preprocess``.
+each video-only stage is stored once as ``<cache>/<clip key>/<stage>-<options key>.npz``
+(atomic) and reused until the input or an option *that stage depends on*
+changes (a new expression recomputes D-Net onwards, not the crop or 3DMM), or
+``re_preprocess``.
 """
 from __future__ import annotations
 
@@ -28,10 +30,15 @@ def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _digest(parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class StageCache:
+    """One folder per input clip; one file per stage and the options that stage depends on."""
+
     def __init__(self, root: str | Path | None, key_parts: dict[str, Any], enabled: bool = True) -> None:
-        blob = json.dumps(key_parts, sort_keys=True, default=str).encode()
-        self.key = hashlib.sha256(blob).hexdigest()[:20]
+        self.key = _digest(key_parts)
         self.enabled = enabled and root is not None
         self.folder = Path(root) / self.key if root is not None else None
         self.hits: list[str] = []
@@ -41,10 +48,13 @@ class StageCache:
         if self.folder is not None and self.folder.exists():
             shutil.rmtree(self.folder)
 
-    def load(self, stage: str) -> dict[str, np.ndarray] | None:
+    def _path(self, stage: str, options: dict[str, Any]) -> Path:
+        return self.folder / f"{stage}-{_digest(options)}.npz"
+
+    def load(self, stage: str, options: dict[str, Any]) -> dict[str, np.ndarray] | None:
         if not self.enabled:
             return None
-        path = self.folder / f"{stage}.npz"
+        path = self._path(stage, options)
         if not path.is_file():
             self.misses.append(stage)
             return None
@@ -59,10 +69,10 @@ class StageCache:
         log.info("stage %s: cached (%s)", stage, self.key)
         return out
 
-    def save(self, stage: str, **arrays: np.ndarray) -> None:
+    def save(self, stage: str, options: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if not self.enabled:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.folder / f"{stage}.npz") as tmp:
+        with atomic_path(self._path(stage, options)) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)

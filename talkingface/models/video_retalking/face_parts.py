@@ -13,8 +13,6 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 10, 11, 12)
-
 
 def five_points(lm68: np.ndarray) -> np.ndarray:
     """Eye centres, nose tip, mouth corners from 68 points (the usual 68 -> 5 reduction)."""
@@ -119,13 +117,17 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
     def restore_frame(frame: np.ndarray) -> np.ndarray:
         return gfpgan.enhance(frame, only_center_face=True, paste_back=True) if use_restoration else frame
 
-    def parse_mask(image: np.ndarray, classes: tuple[int, ...]) -> np.ndarray:
-        return parsing.parse_mask(parse_net, image, classes, device=device)
+    def parse_labels(image: np.ndarray) -> np.ndarray:
+        return parsing.parse_labels(parse_net, image, device=device)
 
-    def face_blend(generated: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Only the parsed face (classes 1-7, 10-12) inside the box comes from ``generated``."""
+    def face_blend(generated: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int],
+                   face: np.ndarray) -> np.ndarray:
+        """Only the parsed face (classes 1-7, 10-12) inside the box comes from ``generated``.
+
+        The reference re-detects and re-parses the generated frame here; the face
+        mask of the box parsed once in compose is the same region.
+        """
         y1, y2, x1, x2 = box
-        face = parse_mask(generated[y1:y2, x1:x2], FACE_CLASSES)
         mask = np.zeros(original.shape[:2], np.float32)
         mask[y1:max(y1 + 1, y2 - 5), x1:x2] = face[: max(1, y2 - 5 - y1)]
         mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=1, sigmaY=1)
@@ -133,6 +135,6 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
 
     return {"crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
             "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
-            "parse_mask": parse_mask, "blend_region": lambda a, b, m, box, levels=10: blend_in_region(a, b, m, box,
+            "parse_labels": parse_labels, "blend_region": lambda a, b, m, box, levels=10: blend_in_region(a, b, m, box,
                                                                                                       levels),
             "face_blend": face_blend}

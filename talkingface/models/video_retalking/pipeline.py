@@ -41,9 +41,19 @@ IMG_SIZE = 384  # E-Net input size
 MOUTH_CLASSES = (10, 11, 12)
 FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 10, 11, 12)
 
-#: options that change what the video-only stages compute (the stage cache key)
-VIDEO_STAGE_OPTIONS = ("fps", "crop", "landmarks", "expression", "one_shot", "pads", "nosmooth", "static",
-                       "enhancer", "face_detector", "weights_id", "max_seconds", "seed")
+#: options that shape the decoded clip (part of every cached stage's key)
+CLIP_OPTIONS = ("fps", "crop", "max_seconds", "static")
+#: the options each cached stage depends on, its upstream stages' included
+STAGE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "crop": (),
+    "landmarks": ("landmarks",),
+    "coeffs": ("landmarks", "weights_id", "seed"),
+    "stabilize": ("landmarks", "weights_id", "seed", "expression", "one_shot", "batch_size"),
+    "enhance_reference": ("landmarks", "weights_id", "seed", "expression", "one_shot", "batch_size", "enhancer"),
+    "face_boxes": ("pads", "nosmooth", "face_detector", "weights_id", "seed"),
+    "references": ("landmarks", "weights_id", "seed", "expression", "one_shot", "batch_size", "enhancer", "pads",
+                   "nosmooth", "face_detector"),
+}
 
 
 @dataclass
@@ -108,6 +118,7 @@ class VideoReTalkingPipeline:
         self.parts = parts
         self.options = options
         self.timings: dict[str, float] = {}
+        self.last_clip_frames = 0
 
     @classmethod
     def from_config(cls, config: Any, weights: Any) -> VideoReTalkingPipeline:
@@ -125,12 +136,15 @@ class VideoReTalkingPipeline:
         log.debug("stage %s: %.2fs", name, self.timings[name])
 
     def _cached(self, state: ClipState, name: str, compute) -> dict[str, np.ndarray]:
-        hit = state.cache.load(name)
+        options = {k: getattr(self.options, k) for k in STAGE_OPTIONS[name]}
+        if name == "expression" or "expression" in options:
+            options["expression_file"] = _file_key(self.options.expression)
+        hit = state.cache.load(name, options)
         if hit is not None:
             return hit
         with self._stage(name):
             out = compute()
-        state.cache.save(name, **out)
+        state.cache.save(name, options, out)
         return out
 
     # ------------------------------------------------------------------ stages
@@ -276,16 +290,21 @@ class VideoReTalkingPipeline:
             yield idx, pred_rgb
 
     def compose_frame(self, frame: np.ndarray, pred: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """Paste the prediction, restore, keep only the mouth from it, blend the face into the frame."""
+        """Paste the prediction, restore, keep only the mouth from it, blend the face into the frame.
+
+        One parsing pass of the restored face box gives both the mouth mask (classes
+        10-12) and the face mask (1-7, 10-12); the reference parses twice.
+        """
         y1, y2, x1, x2 = [int(v) for v in box]
         pasted = frame.copy()
         pasted[y1:y2, x1:x2] = cv2.resize(pred, (x2 - x1, y2 - y1))
         restored = self.parts.restore(pasted)
-        mouth = self.parts.parse_mask(restored[y1:y2, x1:x2], MOUTH_CLASSES)
-        mask = np.zeros(frame.shape[:2], np.float32)
-        mask[y1:y2, x1:x2] = cv2.resize(mouth, (x2 - x1, y2 - y1))
-        mixed = self.parts.blend_region(restored, pasted, mask, (y1, y2, x1, x2), levels=10)
-        return self.parts.face_blend(mixed, frame, (y1, y2, x1, x2))
+        labels = self.parts.parse_labels(restored[y1:y2, x1:x2])
+        size = (x2 - x1, y2 - y1)
+        mouth = np.zeros(frame.shape[:2], np.float32)
+        mouth[y1:y2, x1:x2] = _class_mask(labels, MOUTH_CLASSES, size)
+        mixed = self.parts.blend_region(restored, pasted, mouth, (y1, y2, x1, x2), levels=10)
+        return self.parts.face_blend(mixed, frame, (y1, y2, x1, x2), _class_mask(labels, FACE_CLASSES, size))
 
     # ------------------------------------------------------------------ run
     def __call__(self, face: str | Path, audio: str | Path, outfile: str | Path) -> Path:
@@ -296,7 +315,8 @@ class VideoReTalkingPipeline:
         torch.manual_seed(self.options.seed)
         with self._stage("read"):
             frames, fps = self.read(face)
-        key = {"video": file_digest(face), **{k: getattr(self.options, k) for k in VIDEO_STAGE_OPTIONS}}
+        self.last_clip_frames = len(frames)
+        key = {"video": file_digest(face), **{k: getattr(self.options, k) for k in CLIP_OPTIONS}}
         cache = StageCache(self.options.cache_dir, key)
         if self.options.re_preprocess:
             cache.clear()
@@ -330,6 +350,18 @@ class VideoReTalkingPipeline:
         log.info("%s: %d frames in %s", outfile.name, len(out),
                  ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         return outfile
+
+
+def _file_key(expression: str) -> str | None:
+    """An expression image's content digest (a changed file at the same path is a new template)."""
+    path = Path(expression)
+    return file_digest(path) if expression not in ("neutral", "smile") and path.is_file() else None
+
+
+def _class_mask(labels: np.ndarray, classes: tuple[int, ...], size: tuple[int, int]) -> np.ndarray:
+    """Soft [0,1] mask of ``classes`` resized (bilinear) to ``size`` = (width, height)."""
+    hard = np.isin(labels, classes).astype(np.float32)
+    return cv2.resize(hard, size)
 
 
 def _frame_for_step(i: int, n: int) -> int:
