@@ -91,6 +91,14 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
             raise
         lm3d = recon3d.seeded_lm3d()
     parse_net = parsing.load_parsenet(weights=mode, seed=seed, device=device)
+    landmark_parser = None
+    if mode == "seeded":
+        from talkingface.face.landmark_parsing import LandmarkParser
+
+        log.warning("face masks: seeded ParseNet labels pixels at random; mouth/face masks are drawn from dlib "
+                    "landmarks (real weights) instead")
+        dlib_points = landmarker if isinstance(landmarker, landmarks.DlibLandmarks) else landmarks.DlibLandmarks()
+        landmark_parser = LandmarkParser(dlib_points)
     detector5 = DlibFivePointDetector()
     if options.face_detector == "s3fd" and mode == "seeded":
         log.warning("face boxes: seeded S3FD weights cannot find faces; using dlib boxes (real weights) instead")
@@ -118,6 +126,8 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
         return gfpgan.enhance(frame, only_center_face=True, paste_back=True) if use_restoration else frame
 
     def parse_labels(image: np.ndarray) -> np.ndarray:
+        if landmark_parser is not None:
+            return landmark_parser(image)
         return parsing.parse_labels(parse_net, image, device=device)
 
     def face_blend(generated: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int],

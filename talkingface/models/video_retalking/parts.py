@@ -38,7 +38,7 @@ class Parts:
     enhance_face: Any    # image -> GPEN-enhanced image (same size)
     face_boxes: Any      # (frames, pads, nosmooth) -> (boxes (T,4) y1,y2,x1,x2, missing indices)
     restore: Any         # frame -> GFPGAN-restored frame (centre face, pasted back)
-    parse_labels: Any    # image -> (S,S) face-parsing class labels (19 classes)
+    parse_labels: Any    # image -> (S,S) face-parsing class labels (19 classes), any size
     blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b near box
     face_blend: Any      # (generated frame, original frame, box, face mask of the box) -> final frame
 
