@@ -96,3 +96,54 @@ def test_writes_are_atomic(tmp_path):
     with pytest.raises(ValueError):
         write_video(tmp_path / "bad.mp4", np.zeros((3, 8, 8), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source_fps", [25, 30])
+def test_disk_backed_read_equals_in_memory_read(tmp_path, source_fps):
+    """``store=``: frames decoded into a memmap on disk, same pixels and rate as the in-memory path."""
+    path = tmp_path / "in.mp4"
+    write_video(path, _frames(30), fps=source_fps)
+    memory = read_video(path)
+    store = tmp_path / "store"
+    disk = read_video(path, store=store, transform=lambda f: f[4:44, 8:56])
+    assert isinstance(disk.frames, np.memmap) and not disk.frames.flags.writeable
+    assert disk.fps == memory.fps == 25 and disk.num_frames == memory.num_frames
+    assert np.array_equal(np.asarray(disk.frames), memory.frames[:, 4:44, 8:56])
+    assert len(list(store.iterdir())) == 1  # the raw decode of a resampled clip is removed
+
+
+def test_disk_backed_read_of_a_broken_file_leaves_nothing(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    store = tmp_path / "store"
+    with pytest.raises(InputMediaError, match="bad.mp4"):
+        read_video(bad, store=store)
+    assert list(store.iterdir()) == []
+
+
+def test_streaming_writer_batches_and_audio(tmp_path):
+    from talkingface.media.video import VideoWriter
+
+    frames, audio = _frames(20), _speech_like(0.8)
+    with VideoWriter(tmp_path / "out.mp4", 25, audio, 16000) as writer:
+        for start in range(0, 20, 6):
+            writer.write(frames[start:start + 6])
+    assert writer.frames_written == 20
+    clip = read_video(tmp_path / "out.mp4")
+    assert clip.num_frames == 20
+    assert np.abs(clip.frames.astype(int) - frames.astype(int)).mean() < 3
+    assert abs(len(load_audio(tmp_path / "out.mp4")) - len(audio)) <= 1024
+
+
+def test_streaming_writer_error_leaves_no_file(tmp_path):
+    from talkingface.media.video import VideoWriter
+
+    with pytest.raises(RuntimeError, match="stop"):
+        with VideoWriter(tmp_path / "out.mp4", 25) as writer:
+            writer.write(_frames(3))
+            raise RuntimeError("stop")
+    with pytest.raises(ValueError, match="differs"):
+        with VideoWriter(tmp_path / "out.mp4", 25) as writer:
+            writer.write(_frames(3))
+            writer.write(_frames(3, h=32))
+    assert list(tmp_path.iterdir()) == []

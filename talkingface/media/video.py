@@ -6,7 +6,10 @@ assumes it; the reference tools silently assume 25 fps instead.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -62,36 +65,51 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-def _decode(path: Path) -> tuple[list[np.ndarray], list[float], float, int]:
-    """All frames as RGB with their presentation times (seconds)."""
+def _decoded_frames(path: Path, on_open: Callable[[float], None] | None = None
+                    ) -> Iterator[tuple[np.ndarray, float, int]]:
+    """Yield ``(rgb frame, presentation time in s, rotation)`` one at a time, without holding the clip.
+
+    ``on_open(frame_rate)`` is called once the stream is open, before the first frame.
+    """
     if not path.is_file():
         raise _media_error(path, "file does not exist")
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
         raise _media_error(path, f"not a media file ({exc.strerror or type(exc).__name__})") from None
-    frames: list[np.ndarray] = []
-    times: list[float] = []
-    rotation = 0
+    count = 0
     with container:
         if not container.streams.video:
             raise _media_error(path, "it has no video stream (audio only?)")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        rate = stream.average_rate or stream.guessed_rate or Fraction(DEFAULT_FPS)
+        rate = float(stream.average_rate or stream.guessed_rate or Fraction(DEFAULT_FPS))
+        if on_open is not None:
+            on_open(rate)
         try:
             for frame in container.decode(stream):
-                rotation = int(getattr(frame, "rotation", 0) or 0)
-                frames.append(frame.to_ndarray(format="rgb24"))
-                times.append(float(frame.time) if frame.time is not None else len(times) / float(rate))
+                time = float(frame.time) if frame.time is not None else count / rate
+                count += 1
+                yield frame.to_ndarray(format="rgb24"), time, int(getattr(frame, "rotation", 0) or 0)
         except av.error.FFmpegError as exc:
-            if not frames:
+            if not count:
                 raise _media_error(path, f"decoding failed ({exc.strerror or type(exc).__name__})") from None
             log.warning("%s: decoding stopped after %d frames (%s); using what was read",
-                        path, len(frames), exc.strerror or type(exc).__name__)
-    if not frames:
+                        path, count, exc.strerror or type(exc).__name__)
+    if not count:
         raise _media_error(path, "it contains no video frames")
-    return frames, times, float(rate), rotation
+
+
+def _decode(path: Path) -> tuple[list[np.ndarray], list[float], float, int]:
+    """All frames as RGB with their presentation times (seconds), the stream's rate and rotation."""
+    rates: list[float] = []
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    rotation = 0
+    for frame, time, rotation in _decoded_frames(path, rates.append):
+        frames.append(frame)
+        times.append(time)
+    return frames, times, rates[0], rotation
 
 
 def _apply_rotation(frame: np.ndarray, rotation: int) -> np.ndarray:
@@ -122,26 +140,82 @@ def resample_indices(times: list[float] | np.ndarray, source_fps: float, target_
     return np.where(choose_prev, prev, pos)
 
 
-def read_video(path: str | Path, fps: float | None = DEFAULT_FPS) -> VideoClip:
+def read_video(path: str | Path, fps: float | None = DEFAULT_FPS, *, store: str | Path | None = None,
+               transform: Callable[[np.ndarray], np.ndarray] | None = None) -> VideoClip:
     """Decode a video (or a still image, as one frame) and resample to ``fps``.
 
-    ``fps=None`` keeps the source rate. Rotation metadata is applied.
+    ``fps=None`` keeps the source rate. Rotation metadata is applied, then
+    ``transform`` (e.g. a crop) to each frame. With ``store`` (a folder), the
+    frames are decoded into a disk-backed array there (``np.memmap``) instead of
+    memory, so a long 1080p clip costs disk, not RAM; the caller owns the folder.
     """
     path = Path(path)
     if is_image(path):
-        return VideoClip(read_image(path)[None], float(fps or DEFAULT_FPS), path, None, {"image": True})
+        image = read_image(path)
+        frames = (transform(image) if transform is not None else image)[None]
+        return VideoClip(np.ascontiguousarray(frames), float(fps or DEFAULT_FPS), path, None, {"image": True})
+    if store is not None:
+        return _read_to_disk(path, fps, Path(store), transform)
     frames, times, source_fps, rotation = _decode(path)
+    index, target = _resampling(path, times, source_fps, fps, len(frames))
+    if index is not None:
+        frames = [frames[i] for i in index]
+    frames = [_apply_rotation(f, rotation) for f in frames] if rotation else frames
+    if transform is not None:
+        frames = [transform(f) for f in frames]
+    return VideoClip(np.stack(frames), target, path, source_fps, {"rotation": rotation})
+
+
+def _resampling(path: Path, times: list[float], source_fps: float, fps: float | None,
+                count: int) -> tuple[np.ndarray | None, float]:
+    """Source frame per output tick (None: keep every frame as it is) and the output rate."""
+    target = float(fps or source_fps)
     if fps is not None and abs(source_fps - fps) > 1e-3 or _is_variable(times, source_fps):
-        target = float(fps or source_fps)
         index = resample_indices(times, source_fps, target)
         if fps is not None and abs(source_fps - fps) > 1e-3:
             log.info("%s: resampled %.3f fps -> %.3f fps (%d -> %d frames)",
-                     path.name, source_fps, target, len(frames), len(index))
-        frames = [frames[i] for i in index]
-    else:
-        target = float(fps or source_fps)
-    stacked = np.stack([_apply_rotation(f, rotation) for f in frames]) if rotation else np.stack(frames)
-    return VideoClip(stacked, target, path, source_fps, {"rotation": rotation})
+                     path.name, source_fps, target, count, len(index))
+        return index, target
+    return None, target
+
+
+def _read_to_disk(path: Path, fps: float | None, store: Path,
+                  transform: Callable[[np.ndarray], np.ndarray] | None) -> VideoClip:
+    """Decode frame by frame into ``store``: raw source frames first, then (if resampled) the output order."""
+    store.mkdir(parents=True, exist_ok=True)
+    raw_path = store / f"{path.stem}.decoded.u8"
+    rates: list[float] = []
+    times: list[float] = []
+    shape: tuple[int, ...] | None = None
+    rotation = 0
+    try:
+        with open(raw_path, "wb") as raw:
+            for frame, time, rotation in _decoded_frames(path, rates.append):
+                frame = _apply_rotation(frame, rotation) if rotation else frame
+                frame = np.ascontiguousarray(transform(frame) if transform is not None else frame)
+                if shape is None:
+                    shape = frame.shape
+                elif frame.shape != shape:
+                    raise _media_error(path, f"frame {len(times)} is {frame.shape[1]}x{frame.shape[0]}, the "
+                                             f"first was {shape[1]}x{shape[0]} (resolution changes mid-stream)")
+                raw.write(frame.tobytes())
+                times.append(time)
+    except BaseException:
+        raw_path.unlink(missing_ok=True)
+        raise
+    source = np.memmap(raw_path, np.uint8, "r", shape=(len(times), *shape))
+    index, target = _resampling(path, times, rates[0], fps, len(times))
+    if index is None:
+        return VideoClip(source, target, path, rates[0], {"rotation": rotation, "store": str(raw_path)})
+    out_path = store / f"{path.stem}.{target:g}fps.npy"
+    frames = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(index), *shape))
+    for i, j in enumerate(index):
+        frames[i] = source[j]
+    frames.flush()
+    del source
+    raw_path.unlink()
+    return VideoClip(np.load(out_path, mmap_mode="r"), target, path, rates[0],
+                     {"rotation": rotation, "store": str(out_path)})
 
 
 def _is_variable(times: list[float], fps: float) -> bool:
@@ -181,39 +255,94 @@ def _even(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+class VideoWriter:
+    """Encode H.264 mp4 frame batch by frame batch (+ AAC audio at the end), atomically.
+
+    The pipeline composes frames in batches; writing each batch as it comes
+    keeps the output out of memory. Nothing appears at ``path`` unless the
+    block finishes: an exception leaves no partial file.
+
+        with VideoWriter(out, fps, audio, 16000) as writer:
+            writer.write(batch)   # uint8 (N, H, W, 3) RGB, same size every time
+    """
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS, audio: np.ndarray | None = None,
+                 sample_rate: int = 16000, *, crf: int = 18, preset: str = "medium") -> None:
+        self.path = Path(path)
+        self.fps, self.audio, self.sample_rate = fps, audio, sample_rate
+        self.crf, self.preset = crf, preset
+        self.frames_written = 0
+        self._stack = contextlib.ExitStack()
+        self._container = None
+        self._stream = None
+        self._audio_stream = None
+
+    def __enter__(self) -> VideoWriter:
+        with self._stack as stack:  # unwound only if opening fails
+            tmp = stack.enter_context(atomic_path(self.path))
+            self._container = av.open(str(tmp), mode="w", format="mp4")
+            stack.callback(self._container.close)  # closed before the rename (LIFO)
+            self._stack = stack.pop_all()
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 (T,H,W,3), got {frames.dtype} {frames.shape}")
+        frames = _even(frames)
+        if self._stream is None:
+            self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self._stream.width, self._stream.height = int(frames.shape[2]), int(frames.shape[1])
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"crf": str(self.crf), "preset": self.preset}
+            if self.audio is not None:  # every stream must exist before the first packet is muxed
+                self._audio_stream = self._container.add_stream("aac", rate=self.sample_rate)
+                self._audio_stream.layout = "mono"
+        elif (frames.shape[2], frames.shape[1]) != (self._stream.width, self._stream.height):
+            raise ValueError(f"frame size {frames.shape[2]}x{frames.shape[1]} differs from the first "
+                             f"{self._stream.width}x{self._stream.height}")
+        for image in frames:
+            for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                self._container.mux(packet)
+        self.frames_written += len(frames)
+
+    def _finish(self) -> None:
+        if self._stream is None:
+            raise ValueError("no frames to write")
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        if self._audio_stream is not None:
+            _encode_audio(self._container, self._audio_stream, np.asarray(self.audio, dtype=np.float32),
+                          self.sample_rate)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            try:
+                self._finish()
+            except BaseException:
+                if not self._stack.__exit__(*sys.exc_info()):
+                    raise
+                return False
+        return bool(self._stack.__exit__(exc_type, exc, tb))
+
+
 def write_video(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
                 audio: np.ndarray | None = None, sample_rate: int = 16000, *, crf: int = 18,
                 preset: str = "medium") -> Path:
-    """Encode H.264 mp4 (+ AAC audio when given), atomically.
+    """Encode a whole clip: H.264 mp4 (+ AAC audio when given), atomically.
 
     Odd sizes are padded by one replicated row/column (a 4:2:0 constraint).
     """
-    path = Path(path)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T,H,W,3), got {frames.dtype} {frames.shape}")
     if frames.shape[0] == 0:
         raise ValueError("no frames to write")
-    frames = _even(frames)
-    rate = Fraction(fps).limit_denominator(1001)
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            vstream = container.add_stream("libx264", rate=rate)
-            vstream.width, vstream.height = int(frames.shape[2]), int(frames.shape[1])
-            vstream.pix_fmt = "yuv420p"
-            vstream.options = {"crf": str(crf), "preset": preset}
-            astream = None
-            if audio is not None:
-                astream = container.add_stream("aac", rate=sample_rate)
-                astream.layout = "mono"
-            for image in frames:
-                for packet in vstream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                    container.mux(packet)
-            for packet in vstream.encode():
-                container.mux(packet)
-            if astream is not None:
-                _encode_audio(container, astream, np.asarray(audio, dtype=np.float32), sample_rate)
-    return path
+    with VideoWriter(path, fps, audio, sample_rate, crf=crf, preset=preset) as writer:
+        writer.write(frames)
+    return Path(path)
 
 
 def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
