@@ -110,3 +110,18 @@ def test_30fps_input_is_resampled(tmp_path):
     assert pipe.last_clip_frames == 2  # 0.1 s at 25 fps (nearest-frame resampling)
     out = read_video(tmp_path / "o.mp4")
     assert out.fps == 25 and out.num_frames == 2
+
+
+def test_shorter_audio_cuts_the_output_and_leaves_no_scratch(tmp_path):
+    clip = read_video(SAMPLE / "astronaut_b.mp4")
+    write_video(tmp_path / "face.mp4", clip.frames[:4], 25)
+    write_wav(tmp_path / "a.wav", load_audio(SAMPLE / "astronaut_c.wav")[4000: 4000 + 2 * 640])
+    pipe = _pipeline(tmp_path, enhancer="none")
+    out = pipe(face=tmp_path / "face.mp4", audio=tmp_path / "a.wav", outfile=tmp_path / "o.mp4")
+    assert pipe.last_clip_frames == 4
+    result = read_video(out)
+    assert result.num_frames == 2  # the output follows the audio
+    assert abs(len(load_audio(out)) - 2 * 640) <= 640
+    cache_root = tmp_path / "saved" / "cache"
+    assert not list(cache_root.glob(".scratch-*"))  # decoded frames and stage arrays were removed
+    assert not list(cache_root.rglob("*.tmp*")) and not list(cache_root.glob("*/.*"))  # no half-written entries

@@ -1,25 +1,33 @@
-"""Per-clip stage cache: results keyed by input content + the config that shapes them.
+"""Per-clip stage cache and scratch space: results keyed by input content + the config that shapes them.
 
 The reference recomputes 3DMM on every run (its cache check is dead code); here
-each video-only stage is stored once as ``<cache>/<clip key>/<stage>-<options key>.npz``
-(atomic) and reused until the input or an option *that stage depends on*
-changes (a new expression recomputes D-Net onwards, not the crop or 3DMM), or
-``re_preprocess``.
+each video-only stage is stored once as ``<cache>/<clip key>/<stage>-<options key>/``
+(one ``.npy`` per array, the folder renamed into place when complete) and reused
+until the input or an option *that stage depends on* changes (a new expression
+recomputes D-Net onwards, not the crop or 3DMM), or ``re_preprocess``.
+
+The per-frame image arrays of a long clip (crops, D-Net faces, references) do
+not fit in memory, so stages write them into disk-backed arrays from
+:meth:`ClipScratch.empty` and cached arrays are opened memory-mapped: RAM holds
+the pages in use, not the clip.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from talkingface.atomic import atomic_path
-
 log = logging.getLogger(__name__)
+
+#: arrays at least this large are memory-mapped when loaded from the cache
+MMAP_BYTES = 16 << 20
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -34,8 +42,34 @@ def _digest(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class ClipScratch:
+    """A private folder for one pipeline call's disk-backed arrays, removed by :meth:`close`.
+
+    It lives under the cache root when there is one, so that finished stage
+    arrays can be *renamed* into the cache instead of copied.
+    """
+
+    def __init__(self, root: str | Path | None) -> None:
+        parent = Path(root) if root is not None else None
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=".scratch-", dir=parent))
+
+    def empty(self, name: str, shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
+        """A writable disk-backed array (an ``.npy`` memmap) of ``shape``."""
+        path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".npy", dir=self.folder)[1])
+        return np.lib.format.open_memmap(path, "w+", np.dtype(dtype), tuple(int(s) for s in shape))
+
+    def owns(self, array: np.ndarray) -> bool:
+        filename = getattr(array, "filename", None)
+        return filename is not None and Path(filename).parent == self.folder
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 class StageCache:
-    """One folder per input clip; one file per stage and the options that stage depends on."""
+    """One folder per input clip; one sub-folder per stage and the options that stage depends on."""
 
     def __init__(self, root: str | Path | None, key_parts: dict[str, Any], enabled: bool = True) -> None:
         self.key = _digest(key_parts)
@@ -49,18 +83,20 @@ class StageCache:
             shutil.rmtree(self.folder)
 
     def _path(self, stage: str, options: dict[str, Any]) -> Path:
-        return self.folder / f"{stage}-{_digest(options)}.npz"
+        return self.folder / f"{stage}-{_digest(options)}"
 
     def load(self, stage: str, options: dict[str, Any]) -> dict[str, np.ndarray] | None:
         if not self.enabled:
             return None
         path = self._path(stage, options)
-        if not path.is_file():
+        if not path.is_dir():
             self.misses.append(stage)
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
-                out = {k: data[k] for k in data.files}
+            out = {}
+            for file in sorted(path.glob("*.npy")):
+                mmap = "r" if file.stat().st_size >= MMAP_BYTES else None
+                out[file.stem] = np.load(file, mmap_mode=mmap, allow_pickle=False)
         except (OSError, ValueError) as exc:
             log.warning("stage cache %s unreadable (%s): recomputing", path, exc)
             self.misses.append(stage)
@@ -69,10 +105,23 @@ class StageCache:
         log.info("stage %s: cached (%s)", stage, self.key)
         return out
 
-    def save(self, stage: str, options: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def save(self, stage: str, options: dict[str, Any], arrays: dict[str, np.ndarray],
+             scratch: ClipScratch | None = None) -> None:
+        """Store ``arrays`` atomically; disk-backed arrays of ``scratch`` are moved, not copied."""
         if not self.enabled:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self._path(stage, options)) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
+        target = self._path(stage, options)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=self.folder))
+        try:
+            for name, array in arrays.items():
+                if scratch is not None and scratch.owns(array):
+                    array.flush()
+                    os.replace(array.filename, tmp / f"{name}.npy")  # the open memmap stays valid
+                else:
+                    np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
+            if target.exists():  # written meanwhile by another run of the same clip: same content
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

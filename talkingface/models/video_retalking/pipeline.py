@@ -33,7 +33,7 @@ from tqdm import tqdm
 from talkingface.errors import ConfigError, NoFaceError
 from talkingface.models.video_retalking import semantic
 from talkingface.models.video_retalking.align import crop_by_quad, paste_by_quad, quad_from_landmarks
-from talkingface.models.video_retalking.cache import StageCache, file_digest
+from talkingface.models.video_retalking.cache import ClipScratch, StageCache, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ MOUTH_CLASSES = (10, 11, 12)
 FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 10, 11, 12)
 
 #: options that shape the decoded clip (part of every cached stage's key)
-CLIP_OPTIONS = ("fps", "crop", "max_seconds", "static")
+CLIP_OPTIONS = ("fps", "crop", "max_seconds", "static", "face_select")
 #: the options each cached stage depends on, its upstream stages' included
 STAGE_OPTIONS: dict[str, tuple[str, ...]] = {
     "crop": (),
@@ -75,6 +75,7 @@ class PipelineOptions:
     re_preprocess: bool = False
     enhancer: str = "gpen"
     face_detector: str = "s3fd"
+    face_select: str = "largest"
     precision: str = "auto"
     cache_dir: str | None = None
     max_seconds: float | None = None
@@ -102,9 +103,10 @@ class PipelineOptions:
 @dataclass
 class ClipState:
     """What the stages hand each other for one clip."""
-    frames: np.ndarray  # (T, H, W, 3) full frames, RGB, after `crop`
+    frames: np.ndarray  # (T, H, W, 3) full frames, RGB, after `crop` (disk-backed)
     fps: float
     cache: StageCache
+    scratch: ClipScratch
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,23 +146,27 @@ class VideoReTalkingPipeline:
             return hit
         with self._stage(name):
             out = compute()
-        state.cache.save(name, options, out)
+        state.cache.save(name, options, out, state.scratch)
         return out
 
     # ------------------------------------------------------------------ stages
-    def read(self, face: Path) -> tuple[np.ndarray, float]:
+    def read(self, face: Path, scratch: ClipScratch) -> tuple[np.ndarray, float]:
+        """Decoded frames (25 fps, ``crop`` applied), on disk in ``scratch`` rather than in memory."""
         from talkingface.media import read_video
         from talkingface.media.video import is_image
 
         opts = self.options
-        clip = read_video(face, opts.fps)
-        frames = clip.frames
+        y1, y2, x1, x2 = opts.crop
+
+        def crop(frame: np.ndarray) -> np.ndarray:
+            return frame[y1:frame.shape[0] if y2 == -1 else y2, x1:frame.shape[1] if x2 == -1 else x2]
+
+        frames = read_video(face, opts.fps, store=scratch.folder, transform=crop).frames
+        if min(frames.shape[1:3]) < 1:
+            raise ConfigError(f"crop={list(opts.crop)} leaves nothing of the {face.name} frames",
+                              hint="give --crop=top,bottom,left,right inside the frame (-1: edge)")
         if opts.max_seconds:
             frames = frames[: max(1, int(round(opts.max_seconds * opts.fps)))]
-        y1, y2, x1, x2 = opts.crop
-        y2 = frames.shape[1] if y2 == -1 else y2
-        x2 = frames.shape[2] if x2 == -1 else x2
-        frames = np.ascontiguousarray(frames[:, y1:y2, x1:x2])
         if opts.static or is_image(face):
             frames = frames[:1]
         return frames, opts.fps
@@ -191,7 +197,7 @@ class VideoReTalkingPipeline:
                         expression: np.ndarray) -> np.ndarray:
         """D-Net: every frame re-rendered with the template expression (the 'stabilised' reference)."""
         def compute() -> dict[str, np.ndarray]:
-            out = np.empty_like(crops256)
+            out = state.scratch.empty("stabilized", crops256.shape)
             batch = self.options.batch_size
             for start in tqdm(range(0, len(crops256), batch), desc="D-Net", leave=False, disable=len(crops256) < 8):
                 idx = list(range(start, min(start + batch, len(crops256))))
@@ -205,27 +211,40 @@ class VideoReTalkingPipeline:
 
     def enhance_reference_stage(self, state: ClipState, stabilized: np.ndarray) -> np.ndarray:
         def compute() -> dict[str, np.ndarray]:
-            return {"enhanced": np.stack([self.parts.enhance_face(img) for img in
-                                          tqdm(stabilized, desc="GPEN reference", leave=False,
-                                               disable=len(stabilized) < 8)])}
+            out = state.scratch.empty("enhanced", stabilized.shape)
+            for i, image in enumerate(tqdm(stabilized, desc="GPEN reference", leave=False,
+                                           disable=len(stabilized) < 8)):
+                out[i] = self.parts.enhance_face(np.asarray(image))
+            return {"enhanced": out}
         return self._cached(state, "enhance_reference", compute)["enhanced"]
 
-    def face_boxes_stage(self, state: ClipState) -> np.ndarray:
+    def face_boxes_stage(self, state: ClipState, anchor: np.ndarray | None = None) -> np.ndarray:
         def compute() -> dict[str, np.ndarray]:
-            boxes, missing = self.parts.face_boxes(state.frames, self.options.pads, self.options.nosmooth)
+            boxes, missing = self.parts.face_boxes(state.frames, self.options.pads, self.options.nosmooth,
+                                                   anchor=anchor)  # the face the crop stage chose
             if missing:
                 log.warning("face boxes: no face in frame(s) %s; boxes held/interpolated from neighbours",
                             _ranges(missing))
             return {"boxes": np.asarray(boxes, np.int64)}
         return self._cached(state, "face_boxes", compute)["boxes"]
 
-    def references_stage(self, state: ClipState, enhanced: np.ndarray, box: np.ndarray, quad: np.ndarray,
-                         boxes: np.ndarray) -> np.ndarray:
-        """Stabilised faces pasted into the original frames, cut at the face boxes, 384x384."""
+    def references_stage(self, state: ClipState, enhanced: np.ndarray, crop_lm: np.ndarray, box: np.ndarray,
+                         quad: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Stabilised faces pasted into the original frames, cut at the face boxes, 384x384.
+
+        The paste-back quad comes from landmarks of the enhanced face; where none
+        are found there (a failed D-Net frame, or seeded weights), the input
+        crop's landmarks are used: D-Net keeps the head pose, so they match.
+        """
         def compute() -> dict[str, np.ndarray]:
-            lms, _ = self.parts.landmarks(enhanced)
+            lms, missing = self.parts.landmarks(enhanced)
+            if missing:
+                log.warning("references: no face in %d of %d stabilised frame(s) (%s); the input crop's "
+                            "landmarks used there", len(missing), len(enhanced), _ranges(missing))
+                lms = np.array(lms, np.float32)
+                lms[missing] = crop_lm[missing]
             oy1, oy2, ox1, ox2 = _crop_region(box, quad, state.frames.shape[1:3])
-            refs = np.empty((len(enhanced), IMG_SIZE, IMG_SIZE, 3), np.uint8)
+            refs = state.scratch.empty("refs", (len(enhanced), IMG_SIZE, IMG_SIZE, 3))
             for i, (face, lm) in enumerate(zip(enhanced, lms)):
                 frame = state.frames[i]
                 q = quad_from_landmarks(lm)
@@ -308,19 +327,32 @@ class VideoReTalkingPipeline:
 
     # ------------------------------------------------------------------ run
     def __call__(self, face: str | Path, audio: str | Path, outfile: str | Path) -> Path:
-        from talkingface.media import write_video
+        """Lip-sync ``face`` (video or image) to ``audio``; the mp4 is written to ``outfile`` atomically.
 
+        Decoded frames and per-frame stage arrays live on disk (scratch / cache),
+        and output frames are encoded as they are composed, so memory does not
+        grow with the clip length.
+        """
         face, audio, outfile = Path(face), Path(audio), Path(outfile)
         self.timings = {}
         torch.manual_seed(self.options.seed)
+        scratch = ClipScratch(self.options.cache_dir)
+        try:
+            return self._run(face, audio, outfile, scratch)
+        finally:
+            scratch.close()
+
+    def _run(self, face: Path, audio: Path, outfile: Path, scratch: ClipScratch) -> Path:
+        from talkingface.media.video import VideoWriter
+
         with self._stage("read"):
-            frames, fps = self.read(face)
+            frames, fps = self.read(face, scratch)
         self.last_clip_frames = len(frames)
         key = {"video": file_digest(face), **{k: getattr(self.options, k) for k in CLIP_OPTIONS}}
         cache = StageCache(self.options.cache_dir, key)
         if self.options.re_preprocess:
             cache.clear()
-        state = ClipState(frames, fps, cache)
+        state = ClipState(frames, fps, cache, scratch)
         with torch.inference_mode():
             cropped = self.crop_stage(state)
             lm = self.landmarks_stage(state, cropped["crops256"])
@@ -328,26 +360,24 @@ class VideoReTalkingPipeline:
             expression = self.expression_stage()
             stabilized = self.stabilize_stage(state, cropped["crops256"], coeffs, expression)
             enhanced = self.enhance_reference_stage(state, stabilized)
-            boxes = self.face_boxes_stage(state)
-            refs = self.references_stage(state, enhanced, cropped["box"], cropped["quad"], boxes)
+            boxes = self.face_boxes_stage(state, cropped["box"])
+            refs = self.references_stage(state, enhanced, lm, cropped["box"], cropped["quad"], boxes)
             wav, chunks = self.audio_stage(audio)
-            out = np.empty((len(chunks), *frames.shape[1:]), np.uint8)
-            written = 0
-            with tqdm(total=len(chunks), desc="lip-sync", unit="frame", leave=False,
-                      disable=len(chunks) < 16) as bar:
+            num_samples = int(round(len(chunks) * self.options.sample_rate / fps))
+            wav = np.pad(wav, (0, max(0, num_samples - len(wav))))[:num_samples]
+            with VideoWriter(outfile, fps, wav, self.options.sample_rate) as writer, \
+                    tqdm(total=len(chunks), desc="lip-sync", unit="frame", leave=False,
+                         disable=len(chunks) < 16) as bar:
                 for idx, preds in self.lipsync_stage(state, chunks, boxes, refs):
                     with self._stage("compose"):
-                        for j, pred in zip(idx, preds):
-                            out[written] = self.compose_frame(frames[j], pred, boxes[j])
-                            written += 1
+                        composed = np.stack([self.compose_frame(np.asarray(frames[j]), pred, boxes[j])
+                                             for j, pred in zip(idx, preds)])
+                    with self._stage("encode"):
+                        writer.write(composed)
                     bar.update(len(idx))
         if cache.hits:
             log.info("stage cache: reused %s", ", ".join(cache.hits))
-        with self._stage("encode"):
-            num_samples = int(round(len(out) * self.options.sample_rate / fps))
-            wav = np.pad(wav, (0, max(0, num_samples - len(wav))))[:num_samples]
-            write_video(outfile, out, fps, wav, self.options.sample_rate)
-        log.info("%s: %d frames in %s", outfile.name, len(out),
+        log.info("%s: %d frames in %s", outfile.name, writer.frames_written,
                  ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         return outfile
 
