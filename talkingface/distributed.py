@@ -1,14 +1,16 @@
-"""Fan items out to Ray actors: one model per worker, loaded once.
+"""Fan items out to Ray actors: one model (or one set of metric networks) per worker, loaded once.
 
-Each actor writes its item's video and record into the (shared) run folder
-itself, atomically, exactly as the in-process path does; the driver only
-collects records and draws the progress bar. ``ray_address`` joins an existing
+Each actor writes its item's video and record (or its clip's scores) into the
+(shared) run folder itself, atomically, exactly as the in-process path does; the
+driver only collects results and draws the progress bar (and, for evaluation,
+takes the aggregate: FID needs every clip's features). ``ray_address`` joins an existing
 cluster (the run folder must then be on storage every node sees).
 """
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tqdm import tqdm
@@ -45,16 +47,39 @@ def _repo_path() -> str:
     return here if not existing else f"{here}{os.pathsep}{existing}"
 
 
+def _setup_worker(config: Config) -> None:
+    import torch
+
+    from talkingface.logs import setup_logging
+
+    setup_logging(config.get("log_level", "INFO"))
+    torch.set_num_threads(1)
+
+
+def _error_info(exc: BaseException) -> tuple[str, str, str | None]:
+    """A worker's start-up error as (class name, message, hint): re-raised as itself in the driver."""
+    from talkingface.errors import TalkingFaceError
+
+    if isinstance(exc, TalkingFaceError):
+        return type(exc).__name__, exc.message, exc.hint
+    return type(exc).__name__, str(exc), None
+
+
+def _raise_error_info(info: tuple[str, str, str | None]) -> None:
+    from talkingface import errors
+
+    name, message, hint = info
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, errors.TalkingFaceError):
+        raise cls(message, hint=hint)
+    raise RuntimeError(f"a Ray worker could not start: {name}: {message}")
+
+
 def _worker_class(ray: Any, num_gpus: float) -> Any:
     @ray.remote(num_cpus=1, num_gpus=num_gpus)
     class GenerateWorker:
         def __init__(self, model_cls: Any, weights: Any, config: Config) -> None:
-            import torch
-
-            from talkingface.logs import setup_logging
-
-            setup_logging(config.get("log_level", "INFO"))
-            torch.set_num_threads(1)
+            _setup_worker(config)
             self.config = config
             self.model = model_cls(config, weights)
 
@@ -66,34 +91,133 @@ def _worker_class(ray: Any, num_gpus: float) -> Any:
     return GenerateWorker
 
 
-def execute_on_ray(model_cls: Any, weights: Any, items: list, config: Config) -> dict[str, dict[str, Any]]:
-    ray = init_ray(config)
+def _score_worker_class(ray: Any, num_gpus: float) -> Any:
+    @ray.remote(num_cpus=1, num_gpus=num_gpus)
+    class ScoreWorker:
+        """The metric networks (SyncNet, Inception, face detector) loaded once; scores clip after clip."""
+
+        def __init__(self, metrics: list[str], config: dict[str, Any], store_root: str | None,
+                     plots_dir: str | None) -> None:
+            _setup_worker(config)
+            from talkingface.evaluation.evaluator import ClipScorer
+            from talkingface.scoring import ScoreStore
+
+            self.error = None
+            self.store = ScoreStore(store_root) if store_root else None
+            self.plots_dir = plots_dir
+            try:
+                self.scorer = ClipScorer(metrics, config)
+            except Exception as exc:  # a config error: reported once by the driver, not per clip
+                self.error = _error_info(exc)
+
+        def ready(self) -> tuple[str, str, str | None] | None:
+            return self.error
+
+        def score(self, task: Any, metrics: list[str], keys: dict[str, str]) -> tuple[str, dict[str, Any]]:
+            from talkingface.scoring import score_one
+
+            return task.id, score_one(self.scorer, task, metrics, keys, self.store, self.plots_dir)
+
+    return ScoreWorker
+
+
+def _num_gpus(config: Config) -> float:
     import torch
 
-    num_gpus = float(config.get("num_gpus_per_worker", 1)) if torch.cuda.is_available() else 0.0
-    worker_cls = _worker_class(ray, num_gpus)
+    return float(config.get("num_gpus_per_worker", 1)) if torch.cuda.is_available() else 0.0
+
+
+def fan_out(ray: Any, actors: list, tasks: list, call: Callable[[Any, Any], Any], desc: str,
+            on_lost: Callable[[Any, str], None], unit: str = "item") -> Iterator[Any]:
+    """Each task to the next idle actor; yields results as they finish.
+
+    A task whose actor died (OOM, node loss) is handed to ``on_lost`` with the
+    reason and not retried here (its result was never written, so a re-run does
+    it); the dead actor gets no more work. When none is left, the remaining
+    tasks are lost too.
+    """
+    from ray.exceptions import RayActorError
+
+    idle = list(actors)
+    pending = list(reversed(tasks))
+    running: dict[Any, tuple[Any, Any]] = {}
+    with tqdm(total=len(tasks), desc=f"{desc} ({len(actors)} workers)", unit=unit, dynamic_ncols=True) as bar:
+        while pending or running:
+            while idle and pending:
+                actor, task = idle.pop(), pending.pop()
+                running[call(actor, task)] = (actor, task)
+            if not running:  # every actor died
+                for task in reversed(pending):
+                    on_lost(task, "no Ray worker left")
+                    bar.update(1)
+                return
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            actor, task = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except RayActorError as exc:
+                on_lost(task, f"Ray worker died: {str(exc).splitlines()[0]}")
+            except Exception as exc:  # the task raised: the actor is alive and takes the next one
+                on_lost(task, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                idle.append(actor)
+            else:
+                idle.append(actor)
+                yield result
+            bar.update(1)
+
+
+def execute_on_ray(model_cls: Any, weights: Any, items: list, config: Config) -> dict[str, dict[str, Any]]:
+    ray = init_ray(config)
+    worker_cls = _worker_class(ray, _num_gpus(config))
     count = max(1, min(int(config["num_workers"]), len(items)))
     workers = [worker_cls.remote(model_cls, weights, config) for _ in range(count)]
-    from ray.util import ActorPool
 
-    pool = ActorPool(workers)
+    def lost(item: Any, reason: str) -> None:  # its item stays pending for a re-run
+        log.error("item %s: %s", item.id, reason)
+
     records: dict[str, dict[str, Any]] = {}
-    pending = iter(items)
-    with tqdm(total=len(items), desc=f"generate ({count} workers)", unit="item", dynamic_ncols=True) as bar:
-        for item in pending:
-            pool.submit(lambda actor, it: actor.generate.remote(it), item)
-        while pool.has_next():
-            try:
-                record = pool.get_next_unordered()
-            except Exception as exc:  # a worker died (OOM, node loss): its item stays pending for a re-run
-                log.error("a Ray worker failed: %s", str(exc).splitlines()[0])
-                bar.update(1)
-                continue
+    try:
+        for record in fan_out(ray, workers, items, lambda actor, it: actor.generate.remote(it), "generate", lost):
             records[record["id"]] = record
-            bar.update(1)
-    for worker in workers:
-        ray.kill(worker)
+    finally:
+        for worker in workers:
+            ray.kill(worker)
     return records
+
+
+def score_on_ray(todo: list, metrics: list[str], keys: dict[str, dict[str, str]], config: Any, store: Any,
+                 plots_dir: Any) -> dict[str, dict[str, Any]]:
+    """Score ``(task, metrics)`` pairs on ``num_workers`` actors; ``{clip: {metric: ClipScore}}``.
+
+    Each actor writes its clips' scores to the (shared) store itself; the driver
+    gets them back too (FID features included) for the aggregate.
+    """
+    from talkingface.scoring import lost_score
+
+    ray = init_ray(config)
+    worker_cls = _score_worker_class(ray, _num_gpus(config))
+    count = max(1, min(int(config["num_workers"]), len(todo)))
+    store_root = str(store.root) if store is not None else None
+    plots = os.path.abspath(plots_dir) if plots_dir is not None else None
+    workers = [worker_cls.remote(metrics, dict(config), store_root, plots) for _ in range(count)]
+    out: dict[str, dict[str, Any]] = {}
+
+    def lost(entry: Any, reason: str) -> None:
+        task, missing = entry
+        log.error("clip %s not scored: %s", task.id, reason)
+        out[task.id] = {name: lost_score(name, task.id, reason) for name in missing}
+
+    try:
+        for error in ray.get([w.ready.remote() for w in workers]):
+            if error is not None:
+                _raise_error_info(error)
+        call = (lambda actor, entry: actor.score.remote(entry[0], entry[1], keys[entry[0].id]))
+        for clip, scores in fan_out(ray, workers, todo, call, "evaluate", lost, unit="clip"):
+            out[clip] = scores
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+    return out
 
 
 def shutdown() -> None:

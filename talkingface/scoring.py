@@ -1,10 +1,31 @@
-"""Glue between the runner's items and the metrics of :mod:`talkingface.evaluation`."""
+"""Glue between the runner's items and the metrics of :mod:`talkingface.evaluation`.
+
+Scoring a batch (:func:`score_tasks`, used by the runner's evaluate stage and by
+``python -m talkingface evaluate``) is split in two:
+
+* per clip, wherever it runs (in-process, or on Ray actors that load the metric
+  networks once each): LSE-C/LSE-D, PSNR/SSIM and the clip's Inception features,
+  each metric's result written at once to ``scores/<clip>.<metric>.json`` (+
+  ``.npz`` for features), atomically, under a key of everything that changes it
+  (the metric's config keys, the weights, the input files' size and mtime);
+* in the driver: the per-clip rows, the means, and FID, which needs the
+  features of every clip together.
+
+A re-run finds the scores whose key still matches and scores only the rest.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from talkingface.config import Config
 
@@ -57,33 +78,19 @@ def table_aggregate(aggregate: dict[str, Any], pairing: str) -> dict[str, Any]:
     return out
 
 
-def _reference(record: dict[str, Any], config: Config) -> Any:
-    """The real video, cut like the generated one when ``max_seconds`` shortened the run."""
-    path = Path(record["real_video"])
-    if not config.get("max_seconds"):
-        return path
-    from talkingface.media import VideoClip, read_video
-
-    clip = read_video(path, float(config["fps"]))
-    keep = max(1, int(round(float(config["max_seconds"]) * float(config["fps"]))))
-    return VideoClip(clip.frames[:keep], clip.fps, path, clip.source_fps, clip.info)
-
-
 def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config, weights: Any) -> dict[str, Any]:
-    from talkingface.evaluation.base import EvalItem
-    from talkingface.evaluation.evaluator import evaluate_pairs
-
-    to_score = []
+    tasks = []
     for item in items:
         record = records.get(item.id)
         if record and record.get("status") == "ok":
-            to_score.append(EvalItem(item.id, Path(record["generated_video"]), _reference(record, config),
-                                     Path(record["audio"]), item.pair.paired))
-    plots = Path(items[0].run_dir) / "plots" if items and config.get("plots", True) else None
+            tasks.append(ScoreTask.from_record(item.id, record, item.pair.paired, config))
+    run_dir = Path(items[0].run_dir) if items else None
+    plots = run_dir / "plots" if run_dir is not None and config.get("plots", True) else None
     rows, aggregate = ([], {})
-    if to_score:
-        log.info("evaluating %d clip(s) with %s", len(to_score), ", ".join(config["metrics"]))
-        rows, aggregate = evaluate_pairs(to_score, config["metrics"], eval_config(config, weights), plots_dir=plots)
+    if tasks:
+        log.info("evaluating %d clip(s) with %s", len(tasks), ", ".join(config["metrics"]))
+        rows, aggregate = score_tasks(tasks, eval_config(config, weights), store=ScoreStore(run_dir / "scores"),
+                                      plots_dir=plots)
     by_name = {row["name"]: row for row in rows}
     per_clip = []
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
@@ -106,3 +113,249 @@ def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config
     return {"per_clip": per_clip, "aggregate": table_aggregate(aggregate, config.get("pairing", "unpaired")),
             "evaluation": {k: v for k, v in aggregate.items() if k not in ("lse_d", "lse_c", "psnr", "ssim", "fid")},
             "counts": counts}
+
+
+# ---------------------------------------------------------------------------- per-clip scoring, resumable
+
+#: bump when a metric's per-clip output changes meaning: older score records are then redone
+SCORES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """One clip to score, by path only (cheap to send to a worker; decoded where it is scored).
+
+    ``reference_frames``: keep only the first frames of the reference, read at
+    ``fps`` (a run cut to ``max_seconds`` generated only those).
+    """
+
+    id: str
+    generated: Path
+    reference: Path | None = None
+    audio: Path | None = None
+    paired: bool = False
+    reference_frames: int | None = None
+    fps: float = 25.0
+
+    @classmethod
+    def from_record(cls, item_id: str, record: dict[str, Any], paired: bool, config: Config) -> "ScoreTask":
+        keep = None
+        if config.get("max_seconds"):
+            keep = max(1, int(round(float(config["max_seconds"]) * float(config["fps"]))))
+        return cls(item_id, _absolute(record["generated_video"]), _absolute(record.get("real_video")),
+                   _absolute(record.get("audio")), paired, keep, float(config["fps"]))
+
+    @classmethod
+    def from_eval_item(cls, item: Any) -> "ScoreTask":
+        return cls(item.name, _absolute(item.generated), _absolute(item.reference), _absolute(item.audio),
+                   bool(item.paired))
+
+    def display_item(self) -> Any:
+        """The clip as the results name it (paths, nothing decoded)."""
+        from talkingface.evaluation.base import EvalItem
+
+        return EvalItem(self.id, self.generated, self.reference, self.audio, self.paired)
+
+    def eval_item(self) -> Any:
+        """The clip as the metrics take it: the reference cut to ``reference_frames`` when set."""
+        from talkingface.evaluation.base import EvalItem
+
+        reference: Any = self.reference
+        if reference is not None and self.reference_frames:
+            from talkingface.media import VideoClip, read_video
+
+            try:
+                clip = read_video(reference, self.fps)
+                reference = VideoClip(clip.frames[:self.reference_frames], clip.fps, self.reference,
+                                      clip.source_fps, clip.info)
+            except Exception as exc:  # the metrics read it again and give the per-clip reason
+                log.debug("%s: reference not cut (%s)", self.id, exc)
+        return EvalItem(self.id, self.generated, reference, self.audio, self.paired)
+
+    def inputs(self) -> dict[str, Any]:
+        """What the scores of this clip depend on, file-wise (a regenerated video has a new mtime)."""
+        return {"generated": _stat(self.generated), "reference": _stat(self.reference), "audio": _stat(self.audio),
+                "paired": self.paired, "reference_frames": self.reference_frames,
+                "fps": self.fps if self.reference_frames else None}
+
+
+def _absolute(path: Any) -> Path | None:
+    if path is None or path == "":
+        return None
+    return Path(os.path.abspath(os.fspath(path)))  # workers may run elsewhere than the driver's cwd
+
+
+def _stat(path: Path | None) -> list[Any] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), st.st_size, st.st_mtime_ns]
+
+
+def _weights_identity(metric: str, config: Config) -> Any:
+    from talkingface.checkpoints import find_checkpoint
+
+    if config.get("weights") == "seeded":
+        return {"seeded": int(config.get("seed", 0))}
+    names = list(METRIC_CHECKPOINTS.get(metric, []))
+    if config.get("lse_detector") == "s3fd":
+        names.append("syncnet_s3fd")
+    files = {}
+    for name in names:
+        path = find_checkpoint(name, config.get("checkpoint_dir"))
+        files[name] = _stat(path) if path is not None else None
+    return {"official": files}
+
+
+def score_key(metric: str, task: ScoreTask, config: Config) -> str:
+    """Everything that changes ``metric``'s result on ``task`` (not batch sizes, device, worker count)."""
+    from talkingface.evaluation.evaluator import CONFIG_KEYS, SCORE_KEYS
+
+    keys = SCORE_KEYS.get(metric, CONFIG_KEYS)
+    data = {"version": SCORES_VERSION, "metric": metric, "config": {k: config.get(k) for k in keys},
+            "weights": _weights_identity(metric, config), "inputs": task.inputs()}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class ScoreStore:
+    """Per-clip, per-metric score records in one folder (shared by every worker of a batch).
+
+    ``<clip>.<metric>.json`` holds the row, the small state, the weights and the
+    key; array state (FID features) goes to ``<clip>.<metric>.npz``, written
+    first and carrying the same key, so a record is only ever read whole.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(os.path.abspath(os.fspath(root)))
+
+    def _base(self, clip: str, metric: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", clip)[:150] or "clip"
+        if safe != clip:  # keep names that differ only in odd characters apart
+            safe += "-" + hashlib.sha1(clip.encode()).hexdigest()[:8]
+        return self.root / f"{safe}.{metric}"
+
+    def load(self, clip: str, metric: str, key: str) -> Any:
+        """The stored :class:`ClipScore` when its key matches, else None."""
+        from talkingface.evaluation.evaluator import ClipScore
+
+        base = self._base(clip, metric)
+        try:
+            record = json.loads(base.with_name(base.name + ".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if record.get("key") != key or record.get("id") != clip:
+            return None
+        state = dict(record.get("state") or {})
+        if record.get("arrays"):
+            try:
+                with np.load(base.with_name(base.name + ".npz"), allow_pickle=False) as data:
+                    if str(data["key"]) != key:
+                        return None
+                    state.update({name: data[name] for name in record["arrays"]})
+            except (OSError, ValueError, KeyError):
+                return None
+        plot = record.get("plot")
+        return ClipScore(metric, record["row"], state, record.get("weights") or {}, plot)
+
+    def save(self, clip: str, metric: str, key: str, score: Any) -> None:
+        from talkingface.atomic import atomic_path, atomic_write_json
+
+        base = self._base(clip, metric)
+        arrays = {k: v for k, v in score.state.items() if isinstance(v, np.ndarray)}
+        if arrays:
+            with atomic_path(base.with_name(base.name + ".npz")) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, key=np.array(key), **arrays)
+        record = {"id": clip, "metric": metric, "key": key, "row": score.row,
+                  "state": {k: v for k, v in score.state.items() if k not in arrays}, "arrays": sorted(arrays),
+                  "weights": score.weights, "plot": score.plot}
+        atomic_write_json(base.with_name(base.name + ".json"), record)
+
+
+def score_one(scorer: Any, task: ScoreTask, metrics: list[str], keys: dict[str, str], store: ScoreStore | None,
+              plots_dir: str | Path | None) -> dict[str, Any]:
+    """Score one clip with some metrics and write each result to the store at once (the unit a worker runs)."""
+    scores = scorer.score(task.eval_item(), only=metrics, plots_dir=plots_dir)
+    if store is not None:
+        for name, score in scores.items():
+            if not score.transient:  # a crash is retried on the next run, a bad clip is not
+                store.save(task.id, name, keys[name], score)
+    return scores
+
+
+def lost_score(metric: str, clip: str, reason: str) -> Any:
+    """A clip a worker never returned (it died): skipped with the reason, not stored, redone next run."""
+    from talkingface.evaluation.base import row
+    from talkingface.evaluation.evaluator import CLIP_KEYS, ClipScore
+
+    return ClipScore(metric, row(clip, {k: None for k in CLIP_KEYS.get(metric, (metric,))}, reason),
+                     transient=True)
+
+
+def score_tasks(tasks: list[ScoreTask], config: Config | dict[str, Any], *, store: ScoreStore | None = None,
+                plots_dir: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``(rows, aggregate)`` of :func:`~talkingface.evaluation.evaluator.evaluate_pairs` for a batch.
+
+    Clips are scored in-process (``num_workers: 0``, Ray never imported) or on
+    ``num_workers`` Ray actors; either way every metric's per-clip result goes
+    to ``store`` as soon as it exists, and results already there (same key)
+    are reused unless ``resume`` is false. The aggregate is taken here, in clip
+    order, so it does not depend on which worker scored what.
+    """
+    from talkingface.evaluation.evaluator import aggregate_scores, clip_row, write_sync_plot
+
+    names = list(config["metrics"])
+    keys = {task.id: {name: score_key(name, task, config) for name in names} for task in tasks}
+    done: dict[str, dict[str, Any]] = {task.id: {} for task in tasks}
+    todo: list[tuple[ScoreTask, list[str]]] = []
+    reuse = store is not None and config.get("resume", True)
+    for task in tasks:
+        for name in names:
+            cached = store.load(task.id, name, keys[task.id][name]) if reuse else None
+            if cached is not None:
+                done[task.id][name] = cached
+        missing = [name for name in names if name not in done[task.id]]
+        if missing:
+            todo.append((task, missing))
+    reused = sum(len(v) for v in done.values())
+    if reused:
+        log.info("evaluate: %d clip score(s) reused from %s, %d clip(s) to score", reused, store.root, len(todo))
+    if todo:
+        needed = [name for name in names if any(name in missing for _, missing in todo)]
+        if int(config.get("num_workers") or 0) > 0:
+            from talkingface.distributed import score_on_ray
+
+            new = score_on_ray(todo, needed, keys, config, store, plots_dir)
+        else:
+            new = _score_in_process(todo, needed, keys, config, store, plots_dir)
+        for clip, scores in new.items():
+            done[clip].update(scores)
+    rows, scores = [], []
+    for task in tasks:
+        clip_scores = done[task.id]
+        lse = clip_scores.get("lse")
+        if plots_dir is not None and lse is not None and lse.state.get("curve") is not None and \
+                not (lse.plot and Path(lse.plot).is_file()):
+            lse.plot = write_sync_plot(task.id, lse.state["curve"], config, plots_dir)  # scored with plots off
+        rows.append(clip_row(task.display_item(), clip_scores, names))
+        scores.append(clip_scores)
+    return rows, aggregate_scores(names, rows, scores, config)
+
+
+def _score_in_process(todo: list[tuple[ScoreTask, list[str]]], metrics: list[str], keys: dict[str, dict[str, str]],
+                      config: Config | dict[str, Any], store: ScoreStore | None,
+                      plots_dir: str | Path | None) -> dict[str, dict[str, Any]]:
+    from tqdm import tqdm
+
+    from talkingface.evaluation.evaluator import ClipScorer
+
+    scorer = ClipScorer(metrics, config)
+    out: dict[str, dict[str, Any]] = {}
+    with tqdm(total=len(todo), desc="evaluate", unit="clip", dynamic_ncols=True) as bar:
+        for task, missing in todo:
+            out[task.id] = score_one(scorer, task, missing, keys[task.id], store, plots_dir)
+            bar.update(1)
+    return out

@@ -49,12 +49,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--paired", action="store_true", help="references are ground truth (enables PSNR/SSIM)")
     parser.add_argument("--out", default=None, help="result folder (default saved/evaluate-<time>)")
     parser.add_argument("--dataset", default=None, help="dataset config to take defaults from (e.g. lrs2)")
+    parser.add_argument("--num_workers", type=int, default=None,
+                        help="score on N Ray actors, each loading the metric networks once (default 0: in-process)")
+    parser.add_argument("--ray_address", default=None, help="join a Ray cluster (auto | ray://host:10001)")
     parser.add_argument("--config_files", default="")
     parser.add_argument("--debug", action="store_true")
     args, rest = parser.parse_known_args(argv)
     overrides = parse_overrides(rest)
     if args.paired:
         overrides["pairing"] = "paired"
+    for key in ("num_workers", "ray_address"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
     config = load_config(None, args.dataset, [p for p in args.config_files.split(",") if p], overrides)
     setup_logging("DEBUG" if args.debug else config["log_level"])
     generated = collect(args.generated, VIDEO_SUFFIXES, "generated")
@@ -74,16 +80,17 @@ def main(argv: list[str]) -> int:
     out = Path(args.out) if args.out else Path(config["saved_dir"]) / f"evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     log_to_file(out / "run.log")
-    from talkingface.evaluation.evaluator import evaluate_pairs
-    from talkingface.report import write_results
     from talkingface import scoring
-    from talkingface.scoring import table_aggregate
+    from talkingface.report import write_results
+    from talkingface.scoring import ScoreStore, ScoreTask, table_aggregate
     from talkingface.weights_mode import choose_weights
 
     weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
                              int(config["seed"]))
-    rows, aggregate = evaluate_pairs(items, config["metrics"], scoring.eval_config(config, weights),
-                                     plots_dir=out / "plots" if config["plots"] else None)
+    # per-clip scores land in <out>/scores as they finish: the same command with the same --out resumes
+    rows, aggregate = scoring.score_tasks([ScoreTask.from_eval_item(item) for item in items],
+                                          scoring.eval_config(config, weights), store=ScoreStore(out / "scores"),
+                                          plots_dir=out / "plots" if config["plots"] else None)
     per_clip = [{"id": r["name"], "status": "failed" if r["status"] == "failed" else "ok",
                  "error": "; ".join(f"{m}: {w}" for m, w in r.get("reasons", {}).items()) or None,
                  **{k: v for k, v in r.items() if k not in ("name", "status", "reasons")}} for r in rows]

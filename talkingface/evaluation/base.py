@@ -20,6 +20,11 @@ clip could not be scored — never dropped silently). Not-applicable values are
 ``None``. ``compute()`` returns ``dict[str, float]`` (NaN where nothing could
 be scored), and ``weights_info`` says which weights produced the numbers.
 
+For scoring clips on several workers: ``clip_state(name)`` is what a clip
+leaves beyond its row (LSE: the offset curve; FID: its Inception features) and
+the classmethod ``summarise(rows, states)`` is ``compute()`` from rows and
+states gathered anywhere, in clip order (the FID distance is only taken there).
+
 Media are decoded through :class:`EvalContext`, shared by the metrics of one
 evaluation so that a video is decoded and face-tracked once.
 """
@@ -75,6 +80,8 @@ class Metric(Protocol):
     def rows(self) -> list[dict[str, Any]]: ...
 
     def skip(self, name: str, reason: str) -> dict[str, Any]: ...
+
+    def clip_state(self, name: str) -> dict[str, Any]: ...
 
     @property
     def weights_info(self) -> dict[str, Any]: ...

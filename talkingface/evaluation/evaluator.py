@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from talkingface.errors import TalkingFaceError
 from talkingface.evaluation.base import EvalContext, EvalItem, Metric
@@ -25,6 +28,10 @@ NOT_APPLICABLE = "not applicable"
 CLIP_KEYS = {"lse": ("lse_d", "lse_c", "lse_offset"), "fid": ("fid_frames",), "psnr": ("psnr",), "ssim": ("ssim",)}
 CONFIG_KEYS = ("lse_crop", "lse_detector", "vshift", "lse_batch_size", "lse_min_track", "lse_min_face_size",
                "fid_crop", "fid_batch_size", "fid_frame_stride", "fidelity_crop", "pairing", "fps", "weights", "device")
+_FIDELITY_KEYS = ("fidelity_crop", "lse_detector", "pairing")
+#: config keys that change a metric's per-clip result (the key of stored scores; batch sizes and device do not)
+SCORE_KEYS = {"lse": ("lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size", "lse_scene_threshold"),
+              "fid": ("fid_crop", "lse_detector", "fid_frame_stride"), "psnr": _FIDELITY_KEYS, "ssim": _FIDELITY_KEYS}
 
 
 def _as_item(entry: EvalItem | Mapping[str, Any], index: int, paired: bool) -> EvalItem:
@@ -46,16 +53,113 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "clip"
 
 
+@dataclass
+class ClipScore:
+    """One metric's result on one clip: its row, and what the aggregate needs beyond it.
+
+    ``state``: the metric's ``clip_state`` (LSE: offset curve, FID: Inception
+    features); ``weights``: the metric's ``weights_info``; ``plot``: the clip's
+    sync-offset PNG (LSE, when plots are on); ``transient``: the metric crashed
+    (not a property of the clip: worth scoring again on the next run).
+    """
+
+    metric: str
+    row: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+    plot: str | None = None
+    transient: bool = False
+
+
+class ClipScorer:
+    """The metric networks, loaded once; scores clips one at a time and keeps nothing between them.
+
+    This is the unit that runs wherever clips are scored (in-process, or one per
+    Ray worker); :func:`aggregate_scores` turns the scores of all clips into the
+    aggregate wherever they are gathered.
+    """
+
+    def __init__(self, metrics: Sequence[str], config: Mapping[str, Any] | None = None,
+                 instances: Mapping[str, Metric] | None = None) -> None:
+        self.config = dict(config or {})
+        self.instances = dict(instances) if instances is not None else build_metrics(list(metrics), self.config)
+        self.names = list(self.instances)
+
+    @property
+    def weights(self) -> dict[str, dict[str, Any]]:
+        return {name: metric.weights_info for name, metric in self.instances.items()}
+
+    def score(self, item: EvalItem, only: Sequence[str] | None = None,
+              plots_dir: str | Path | None = None) -> dict[str, ClipScore]:
+        """``{metric: ClipScore}`` of one clip (``only``: a subset of the metrics)."""
+        out: dict[str, ClipScore] = {}
+        for name in self.names:
+            if only is not None and name not in only:
+                continue
+            metric = self.instances[name]
+            transient = False
+            try:
+                result = metric.update(item)
+            except Exception as exc:  # keep the batch going; the reason names the error
+                reason = exc.message if isinstance(exc, TalkingFaceError) else f"error: {type(exc).__name__}: {exc}"
+                if not isinstance(exc, TalkingFaceError):
+                    log.exception("%s: %s raised", item.name, name)
+                    transient = True
+                result = metric.skip(item.name, reason) if hasattr(metric, "skip") else \
+                    {"skipped": True, "reason": reason}
+            state = metric.clip_state(item.name) if hasattr(metric, "clip_state") else {}
+            score = ClipScore(name, result, state, metric.weights_info, transient=transient)
+            if plots_dir is not None and state.get("curve") is not None:
+                score.plot = write_sync_plot(item.name, state["curve"], self.config, plots_dir)
+            out[name] = score
+            if hasattr(type(metric), "summarise"):
+                metric.reset()  # a worker scores thousands of clips: state leaves with the ClipScore
+        return out
+
+
+def write_sync_plot(name: str, curve: Sequence[float], config: Mapping[str, Any], plots_dir: str | Path) -> str:
+    from talkingface.evaluation.lse import plot_offset_curve
+
+    return str(plot_offset_curve(np.asarray(curve), int(config.get("vshift", 15)),
+                                 Path(plots_dir) / f"{_safe_name(name)}_sync.png", title=name))
+
+
+def clip_row(item: EvalItem, scores: Mapping[str, ClipScore], names: Sequence[str]) -> dict[str, Any]:
+    """The per-clip row of the results from each metric's :class:`ClipScore` (in ``names`` order)."""
+    merged: dict[str, Any] = {"name": item.name, "generated": _path(item.generated),
+                              "reference": _path(item.reference), "audio": _path(item.audio)}
+    reasons: dict[str, str] = {}
+    present = [name for name in names if name in scores]
+    for name in present:
+        result = scores[name].row
+        for key in CLIP_KEYS.get(name, ()):
+            merged.setdefault(key, result.get(key))
+        for key, value in result.items():
+            if key not in ("name", "skipped", "reason") and key not in merged:
+                merged[key] = value
+        if result.get("skipped"):
+            reasons[name] = str(result.get("reason"))
+    failures = [m for m, why in reasons.items() if not why.startswith(NOT_APPLICABLE)]
+    applicable = [m for m in present if not reasons.get(m, "").startswith(NOT_APPLICABLE)]
+    merged["reasons"] = reasons
+    merged["status"] = "ok" if not failures else ("failed" if len(failures) == len(applicable) else "partial")
+    if "lse" in scores and scores["lse"].plot:
+        merged["lse_plot"] = scores["lse"].plot
+    return merged
+
+
 def evaluate_pairs(items: Iterable[EvalItem | Mapping[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS,
                    config: Mapping[str, Any] | None = None, *, device: str | None = None,
                    plots_dir: str | Path | None = None, instances: Mapping[str, Metric] | None = None,
                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Score every item with every metric.
+    """Score every item with every metric, in this process.
 
     ``items``: :class:`EvalItem` or ``{"generated_video", "real_video", "audio", "name"|"id"}``
     mappings (a model's ``generate`` output). ``config``: the run config (keys
     in :data:`CONFIG_KEYS`). ``instances`` replaces the registry lookup (tests,
-    preloaded networks). With ``plots_dir``, a sync-offset curve PNG per clip.
+    preloaded networks; they are left reset). With ``plots_dir``, a sync-offset
+    curve PNG per clip. (Batches on Ray workers, resumable per clip:
+    :func:`talkingface.scoring.score_tasks`.)
 
     Returns ``(rows, aggregate)``. A row: ``name``, ``generated``, ``reference``,
     ``audio``, the metrics' values (``None`` when not scored), ``reasons``
@@ -70,46 +174,18 @@ def evaluate_pairs(items: Iterable[EvalItem | Mapping[str, Any]], metrics: Seque
     if device is not None:
         config["device"] = device
     paired = config.get("pairing") == "paired"
-    if instances is None:
-        context = EvalContext(config)
-        instances = build_metrics(list(metrics), config, context)
-    names = list(instances)
+    scorer = ClipScorer(list(metrics), config, instances)
     rows: list[dict[str, Any]] = []
+    scores: list[dict[str, ClipScore]] = []
     for index, entry in enumerate(items):
         item = _as_item(entry, index, paired)
-        merged: dict[str, Any] = {"name": item.name, "generated": _path(item.generated),
-                                  "reference": _path(item.reference), "audio": _path(item.audio)}
-        reasons: dict[str, str] = {}
-        for name in names:
-            metric = instances[name]
-            try:
-                result = metric.update(item)
-            except Exception as exc:  # keep the batch going; the reason names the error
-                reason = exc.message if isinstance(exc, TalkingFaceError) else f"error: {type(exc).__name__}: {exc}"
-                if not isinstance(exc, TalkingFaceError):
-                    log.exception("%s: %s raised", item.name, name)
-                result = metric.skip(item.name, reason) if hasattr(metric, "skip") else \
-                    {"skipped": True, "reason": reason}
-            for key in CLIP_KEYS.get(name, ()):
-                merged.setdefault(key, result.get(key))
-            for key, value in result.items():
-                if key not in ("name", "skipped", "reason") and key not in merged:
-                    merged[key] = value
-            if result.get("skipped"):
-                reasons[name] = str(result.get("reason"))
-        failures = [m for m, why in reasons.items() if not why.startswith(NOT_APPLICABLE)]
-        applicable = [m for m in names if not reasons.get(m, "").startswith(NOT_APPLICABLE)]
-        merged["reasons"] = reasons
-        merged["status"] = "ok" if not failures else ("failed" if len(failures) == len(applicable) else "partial")
-        if plots_dir is not None and "lse" in instances and item.name in getattr(instances["lse"], "curves", {}):
-            from talkingface.evaluation.lse import plot_offset_curve
-
-            curve = instances["lse"].curves[item.name]
-            merged["lse_plot"] = str(plot_offset_curve(curve, instances["lse"].vshift,
-                                                       Path(plots_dir) / f"{_safe_name(item.name)}_sync.png",
-                                                       title=item.name))
-        rows.append(merged)
-    return rows, aggregate(rows, instances, config)
+        clip_scores = scorer.score(item, plots_dir=plots_dir)
+        rows.append(clip_row(item, clip_scores, scorer.names))
+        scores.append(clip_scores)
+    if not all(hasattr(type(m), "summarise") for m in scorer.instances.values()):
+        return rows, aggregate(rows, scorer.instances, config)  # a metric that can only compute() itself
+    return rows, aggregate_scores(scorer.names, rows, scores, config, scorer.weights,
+                                  {name: type(m) for name, m in scorer.instances.items()})
 
 
 def _path(value: Any) -> str | None:
@@ -122,11 +198,36 @@ def _path(value: Any) -> str | None:
     return str(value)
 
 
+def aggregate_scores(names: Sequence[str], rows: list[dict[str, Any]], scores: Sequence[Mapping[str, ClipScore]],
+                     config: Mapping[str, Any], weights: Mapping[str, dict[str, Any]] | None = None,
+                     classes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The aggregate from every clip's scores, in clip order (FID: one distance over all clips' features).
+
+    ``weights``: per metric; taken from the scores when absent (clips scored elsewhere or earlier).
+    ``classes``: metric classes by name (default: the registry's).
+    """
+    computed: dict[str, dict[str, float]] = {}
+    found: dict[str, dict[str, Any]] = dict(weights or {})
+    for name in names:
+        mine = [s[name] for s in scores if name in s]
+        cls = (classes or {}).get(name) or registry_get("metric", name)
+        computed[name] = cls.summarise([s.row for s in mine], [s.state for s in mine])
+        if name not in found:
+            found[name] = next((s.weights for s in mine if s.weights), {"weights": "unknown"})
+    return _aggregate(rows, computed, found, config)
+
+
 def aggregate(rows: list[dict[str, Any]], instances: Mapping[str, Metric],
               config: Mapping[str, Any]) -> dict[str, Any]:
+    """The aggregate from metric objects that saw every clip (their ``compute()``)."""
+    return _aggregate(rows, {name: m.compute() for name, m in instances.items()},
+                      {name: m.weights_info for name, m in instances.items()}, config)
+
+
+def _aggregate(rows: list[dict[str, Any]], computed_by_metric: Mapping[str, dict[str, float]],
+               weights: Mapping[str, dict[str, Any]], config: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, metric in instances.items():
-        computed = metric.compute()
+    for name, computed in computed_by_metric.items():
         if name == "fid":
             out["fid"] = {"value": computed.get("fid"), "generated_frames": int(computed.get("fid_generated_frames", 0)),
                           "reference_frames": int(computed.get("fid_reference_frames", 0))}
@@ -137,7 +238,7 @@ def aggregate(rows: list[dict[str, Any]], instances: Mapping[str, Metric],
             if key in computed:
                 out[key] = {"mean": computed[key], "std": computed.get(f"{key}_std"),
                             "n": int(computed.get(f"{name}_n", 0)), "skipped": int(computed.get(f"{name}_skipped", 0))}
-    weights = {name: metric.weights_info for name, metric in instances.items()}
+    weights = {name: dict(weights.get(name, {})) for name in computed_by_metric}
     out["weights"] = weights
     if any(info.get("weights") == "seeded" for info in weights.values()):
         from talkingface.weights_mode import SEEDED_BANNER

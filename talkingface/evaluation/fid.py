@@ -108,8 +108,7 @@ class FIDMetric:
         return info
 
     def reset(self) -> None:
-        self._generated: list[np.ndarray] = []
-        self._reference: list[np.ndarray] = []
+        self._clips: list[tuple[str, np.ndarray, np.ndarray]] = []  # (name, generated, reference features)
         self._rows: list[dict[str, Any]] = []
 
     def rows(self) -> list[dict[str, Any]]:
@@ -138,8 +137,8 @@ class FIDMetric:
             ref = self._images(item.reference)
         except (SkipClip, TalkingFaceError) as skip:
             return self.skip(item.name, getattr(skip, "message", None) or str(skip))
-        self._generated.append(inception_features(self.net, gen, self.batch_size, self.device))
-        self._reference.append(inception_features(self.net, ref, self.batch_size, self.device))
+        self._clips.append((item.name, inception_features(self.net, gen, self.batch_size, self.device),
+                            inception_features(self.net, ref, self.batch_size, self.device)))
         out = row(item.name, {"fid_frames": len(gen)}, None, fid_reference_frames=len(ref))
         self._rows.append(out)
         return out
@@ -151,13 +150,31 @@ class FIDMetric:
         log.warning("%s: FID skipped: %s", name, reason)
         return out
 
+    def clip_state(self, name: str) -> dict[str, Any]:
+        """A clip's Inception features (what FID over all clips needs), ``{}`` when it was skipped."""
+        for clip, gen, ref in reversed(self._clips):
+            if clip == name:
+                return {"generated": gen, "reference": ref}
+        return {}
+
     def features(self) -> tuple[np.ndarray, np.ndarray]:
-        gen = np.concatenate(self._generated) if self._generated else np.zeros((0, FEATURE_DIM), np.float32)
-        ref = np.concatenate(self._reference) if self._reference else np.zeros((0, FEATURE_DIM), np.float32)
-        return gen, ref
+        return self.join_features([{"generated": g, "reference": r} for _, g, r in self._clips])
+
+    @staticmethod
+    def join_features(states: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        gens = [s["generated"] for s in states if "generated" in s]
+        refs = [s["reference"] for s in states if "reference" in s]
+        empty = np.zeros((0, FEATURE_DIM), np.float32)
+        return (np.concatenate(gens) if gens else empty), (np.concatenate(refs) if refs else empty)
 
     def compute(self) -> dict[str, float]:
-        gen, ref = self.features()
+        return self.summarise(self._rows, [{"generated": g, "reference": r} for _, g, r in self._clips])
+
+    @classmethod
+    def summarise(cls, rows: list[dict[str, Any]], states: list[dict[str, Any]] | None = None) -> dict[str, float]:
+        """:meth:`compute` from per-clip states (features computed anywhere, in clip order): the
+        Fréchet distance needs every clip's features together, so it is only ever taken here."""
+        gen, ref = cls.join_features(list(states or []))
         out = {"fid": float("nan"), "fid_generated_frames": float(len(gen)), "fid_reference_frames": float(len(ref))}
         if len(gen) < 2 or len(ref) < 2:
             log.warning("FID: needs at least 2 frames on each side (have %d generated, %d reference)",

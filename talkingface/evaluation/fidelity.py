@@ -151,11 +151,19 @@ class _FidelityMetric:
             log.warning("%s: %s skipped: %s", name, self.name.upper(), reason)
         return out
 
+    def clip_state(self, name: str) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def summarise(cls, rows: list[dict[str, Any]], states: list[dict[str, Any]] | None = None) -> dict[str, float]:
+        """:meth:`compute` from per-clip rows (scored anywhere, e.g. on other workers)."""
+        scored = [r for r in rows if not r["skipped"]]
+        mean, std = mean_std([r[cls.name] for r in scored])
+        return {cls.name: mean, f"{cls.name}_std": std, f"{cls.name}_n": float(len(scored)),
+                f"{cls.name}_skipped": float(len(rows) - len(scored))}
+
     def compute(self) -> dict[str, float]:
-        scored = [r for r in self._rows if not r["skipped"]]
-        mean, std = mean_std([r[self.name] for r in scored])
-        return {self.name: mean, f"{self.name}_std": std, f"{self.name}_n": float(len(scored)),
-                f"{self.name}_skipped": float(len(self._rows) - len(scored))}
+        return self.summarise(self._rows)
 
 
 @register("metric", "psnr")

@@ -251,12 +251,22 @@ class LSEMetric:
         log.warning("%s: LSE skipped: %s", name, reason)
         return out
 
-    def compute(self) -> dict[str, float]:
-        scored = [r for r in self._rows if not r["skipped"]]
+    def clip_state(self, name: str) -> dict[str, Any]:
+        """What a clip leaves beyond its row: the offset curve (for the sync plot)."""
+        curve = self.curves.get(name)
+        return {} if curve is None else {"curve": [float(v) for v in curve]}
+
+    @classmethod
+    def summarise(cls, rows: list[dict[str, Any]], states: list[dict[str, Any]] | None = None) -> dict[str, float]:
+        """:meth:`compute` from per-clip rows (scored anywhere, e.g. on other workers)."""
+        scored = [r for r in rows if not r["skipped"]]
         d_mean, d_std = mean_std([r["lse_d"] for r in scored])
         c_mean, c_std = mean_std([r["lse_c"] for r in scored])
         return {"lse_d": d_mean, "lse_d_std": d_std, "lse_c": c_mean, "lse_c_std": c_std,
-                "lse_n": float(len(scored)), "lse_skipped": float(len(self._rows) - len(scored))}
+                "lse_n": float(len(scored)), "lse_skipped": float(len(rows) - len(scored))}
+
+    def compute(self) -> dict[str, float]:
+        return self.summarise(self._rows)
 
 
 __all__ = ["LSEMetric", "SyncResult", "num_windows", "offset_distances", "score_embeddings", "embed_windows",
