@@ -81,7 +81,7 @@ def test_croper_single_frame_and_no_face(croper, astronaut):
     crops, box, quad = croper.crop(astronaut[None])  # an image: the reference's search loop skips it
     assert crops.shape == (1, 256, 256, 3) and box.tolist() == [116, 0, 333, 215]
     blank = np.full((4, 96, 96, 3), 127, np.uint8)
-    with pytest.raises(NoFaceError, match="first 2 frame"):
+    with pytest.raises(NoFaceError, match="any of the 4 frame"):
         croper.crop(blank)
 
 
@@ -89,6 +89,9 @@ def test_croper_searches_the_first_half_for_a_face(croper, astronaut):
     frames = np.stack([np.zeros_like(astronaut), astronaut, astronaut, astronaut])
     found = croper.crop_clip(frames)
     assert found.frame_index == 1 and found.box.tolist() == [116, 0, 333, 215]
+    # a face only in the second half: found there (the reference gives up after the first half)
+    late = np.stack([np.zeros_like(astronaut)] * 3 + [astronaut])
+    assert croper.crop_clip(late).frame_index == 3
 
 
 def test_fill_missing_policy():

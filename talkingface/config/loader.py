@@ -7,6 +7,7 @@ checked against :mod:`talkingface.config.schema`; every error names the layer
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,9 @@ def coerce(key: Key, value: Any, where: str) -> Any:
         raise AssertionError(kind)
     if key.choices is not None and out not in key.choices:
         raise _type_error(key, out, where)
+    if key.pattern is not None and not re.fullmatch(key.pattern, str(out)):
+        raise ConfigError(f"{where}: `{key.name}` must match {key.pattern!r}, got {out!r}",
+                          hint=f"{key.name}: {key.help}")
     if key.minimum is not None and isinstance(out, (int, float)) and out < key.minimum:
         raise ConfigError(f"{where}: `{key.name}` must be >= {key.minimum}, got {out!r}",
                           hint=f"{key.name}: {key.help}")

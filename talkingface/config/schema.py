@@ -18,6 +18,7 @@ class Key:
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
     minimum: float | None = None
+    pattern: str | None = None  # a str value must match this regular expression in full
 
 
 KEYS: dict[str, Key] = {k.name: k for k in [
@@ -69,6 +70,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         choices=("gpen", "none")),
     Key("face_detector", "str", "face boxes for L-Net/E-Net crops: s3fd (the reference) or dlib (offline weights)",
         choices=("s3fd", "dlib")),
+    Key("face_select", "str", "which face when a clip shows several, the same one in every stage and frame: "
+                              "largest | center | left | right | N (N-th face from the left, 0 = leftmost)",
+        pattern=r"largest|center|left|right|[0-9]+"),
     Key("precision", "str", "auto | fp32 | fp16 | bf16 (half precision only on CUDA)",
         choices=("auto", "fp32", "fp16", "bf16")),
     Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),

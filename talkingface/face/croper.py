@@ -1,7 +1,7 @@
 """One FFHQ-style face crop for a whole clip (the reference's ``Croper``, ``utils/ffhq_preprocess.py``).
 
 dlib finds the face and its 68 points on the first frame that has one (looking
-at the first half of the clip, as the reference), the FFHQ oriented quad is
+at the first half of the clip first, as the reference), the FFHQ oriented quad is
 built from the eyes and mouth corners, and the same axis-aligned region -- the
 quad's bounding box inside a padded crop box -- is cut from every frame and
 resized to 256x256. The crop box and the quad bounds are returned so the
@@ -9,7 +9,11 @@ pipeline can paste results back (``oy1 = cly + ly`` etc., as ``inference.py``).
 
 Differences from the reference, all for inputs where it fails or is wrong:
 a one-frame clip (an image) is searched too (the reference's loop skips it and
-crashes); no face raises :class:`NoFaceError` instead of a tuple-unpack error;
+crashes); a face that appears only in the second half is still found (the
+reference stops after the first half); a frame with nothing at 2x upsampling is
+retried at 4x (faces of ~20-40 px); with several faces ``select`` picks one
+(:mod:`talkingface.face.select`; None = the best-scoring, the reference's);
+no face raises :class:`NoFaceError` instead of a tuple-unpack error;
 the quad's bottom is clipped to the frame height (the reference clips it to
 the width); the reference's "shrink" step for faces over ~2000 px is left out
 (it rescales the quad but then crops the unscaled frames).
@@ -82,41 +86,72 @@ class ClipCrop:
 
 
 class Croper:
-    """dlib-based clip crop; :meth:`crop` is the pipeline's ``crop`` part."""
+    """dlib-based clip crop; :meth:`crop` is the pipeline's ``crop`` part.
+
+    ``upsample``: 2x upsamplings of the first detection try (the reference's 1);
+    ``max_upsample``: retried up to this when nothing is found (within
+    :data:`~talkingface.face.landmarks.MAX_UPSAMPLED_PIXELS`); ``select``: which
+    face among several (``face_select``; None = best-scoring).
+    """
 
     def __init__(self, predictor_path: str | Path | None = None, *, root: str | Path | None = None,
-                 upsample: int = 1, size: int = 256) -> None:
+                 upsample: int = 1, size: int = 256, select=None, max_upsample: int = 2) -> None:
         import dlib
 
         from talkingface.checkpoints import checkpoint_path
         from talkingface.face.landmarks import _shape_predictor
+        from talkingface.face.select import parse_rule
 
         path = Path(predictor_path) if predictor_path is not None else checkpoint_path("dlib_landmarks", root)
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = _shape_predictor(path)
         self.upsample = upsample
+        self.max_upsample = max_upsample
         self.size = size
+        self.select = parse_rule(select)
+
+    def face(self, image: np.ndarray) -> np.ndarray | None:
+        """``x1, y1, x2, y2, score`` of the face ``select`` picks in one RGB image, or None."""
+        from talkingface.face.landmarks import dlib_detect
+        from talkingface.face.select import pick
+
+        dets = dlib_detect(self.detector, image, self.upsample, self.max_upsample)
+        chosen = pick(dets, self.select, image.shape[:2])
+        return None if chosen is None else dets[chosen]
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
-        """68 dlib points (int-valued float64) of the first face, or None."""
+        """68 dlib points (int-valued float64) of the selected face, or None."""
+        from talkingface.face.landmarks import dlib_rect
+
         image = np.ascontiguousarray(image)
-        dets = self.detector(image, self.upsample)
-        if len(dets) == 0:
+        found = self.face(image)
+        if found is None:
             return None
-        shape = self.predictor(image, dets[0])
+        shape = self.predictor(image, dlib_rect(found))
         return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
 
+    @staticmethod
+    def search_order(num_frames: int) -> list[int]:
+        """The reference's search range (the first half, at least frame 0) first, then the rest."""
+        half = max(1, num_frames // 2)
+        return list(range(half)) + list(range(half, num_frames))
+
     def locate(self, frames: np.ndarray) -> ClipCrop:
-        """Geometry from the first frame with a face among the first half of the clip (at least frame 0)."""
-        search = max(1, len(frames) // 2)
-        for index in range(search):
+        """Geometry from the first frame with a face (first half first, then the rest of the clip)."""
+        from talkingface.face.select import describe
+
+        for index in self.search_order(len(frames)):
             lm = self.landmarks(frames[index])
             if lm is not None:
+                if index >= max(1, len(frames) // 2):
+                    log.warning("face crop: no face in the first half of the clip; using frame %d", index)
                 box, quad = crop_geometry(lm, frames.shape[1:3])
                 return ClipCrop(np.empty((0,)), box, quad, lm, index)
-        raise NoFaceError(f"no face found by dlib in the first {search} frame(s) of the clip",
-                          hint="use a video whose first half shows a frontal face, or crop the video to the "
-                               "face with --crop")
+        what = "no face" if not isinstance(self.select, int) else f"no {describe(self.select)} (face_select)"
+        raise NoFaceError(f"{what} found in any of the {len(frames)} frame(s) of the clip "
+                          f"(dlib HOG detector, upsampled up to {2 ** max(self.upsample, self.max_upsample)}x)",
+                          hint="use a video that shows a frontal face (dlib misses profiles and faces under "
+                               "~20-40 px), or zoom in on the face with --crop=top,bottom,left,right")
 
     def crop_clip(self, frames: np.ndarray) -> ClipCrop:
         frames = np.asarray(frames)

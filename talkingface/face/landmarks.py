@@ -19,6 +19,37 @@ import torch
 log = logging.getLogger(__name__)
 
 NUM_POINTS = 68
+#: dlib retries with more upsampling only while the upsampled image stays below this many pixels
+MAX_UPSAMPLED_PIXELS = 2048 * 2048
+
+
+def dlib_detect(detector, image: np.ndarray, upsample: int = 0, max_upsample: int | None = None) -> np.ndarray:
+    """dlib HOG faces of one RGB image: (K, 5) ``x1, y1, x2, y2, score`` (exclusive right/bottom), best first.
+
+    Tries ``upsample`` (times 2x) first; when that finds nothing, one more 2x at a
+    time up to ``max_upsample`` (small faces: the HOG window is 80 px, so a
+    40 px face needs one upsampling, a 20 px face two), skipping levels whose
+    upsampled image would exceed :data:`MAX_UPSAMPLED_PIXELS`.
+    """
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    top = upsample if max_upsample is None else max(upsample, max_upsample)
+    for level in range(upsample, top + 1):
+        if level > upsample and height * width * 4 ** level > MAX_UPSAMPLED_PIXELS:
+            break
+        rects, scores, _ = detector.run(image, level, 0.0)
+        if len(rects):
+            return np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1, score]
+                             for r, score in zip(rects, scores)], np.float64)
+    return np.zeros((0, 5), np.float64)
+
+
+def dlib_rect(box: np.ndarray):
+    """``x1, y1, x2, y2`` (exclusive) -> the ``dlib.rectangle`` it came from."""
+    import dlib
+
+    x1, y1, x2, y2 = (int(round(v)) for v in box[:4])
+    return dlib.rectangle(x1, y1, x2 - 1, y2 - 1)
 
 
 def fill_missing(points: Sequence[np.ndarray | None]) -> tuple[np.ndarray, list[int]]:
@@ -41,35 +72,44 @@ def fill_missing(points: Sequence[np.ndarray | None]) -> tuple[np.ndarray, list[
 
 
 def _report(kind: str, missing: list[int], total: int) -> None:
+    from talkingface.face.select import ranges
+
     if missing:
-        log.warning("%s landmarks: no face in %d of %d image(s); neighbours' landmarks reused%s", kind,
-                    len(missing), total, " (none found: -1 markers)" if len(missing) == total else "")
+        log.warning("%s landmarks: no face in %d of %d image(s) (%s); neighbours' landmarks reused%s", kind,
+                    len(missing), total, ranges(missing), " (none found: -1 markers)" if len(missing) == total else "")
 
 
 class DlibLandmarks:
-    """dlib HOG face + 68-point shape predictor (the first detection of each image).
+    """dlib HOG face + 68-point shape predictor, one face per image.
 
     Detection runs without upsampling first and with one 2x upsampling when that
-    finds nothing (small faces).
+    finds nothing (small faces). ``select`` (:mod:`talkingface.face.select`)
+    picks among several faces; None is the best-scoring one. The pipeline runs
+    this on clip crops, where the face the crop was made for is the ``center``
+    one.
     """
 
-    def __init__(self, predictor_path: str | Path | None = None, *, root: str | Path | None = None) -> None:
+    def __init__(self, predictor_path: str | Path | None = None, *, root: str | Path | None = None,
+                 select=None) -> None:
         import dlib
 
         from talkingface.checkpoints import checkpoint_path
+        from talkingface.face.select import parse_rule
 
         path = Path(predictor_path) if predictor_path is not None else checkpoint_path("dlib_landmarks", root)
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = _shape_predictor(path)
+        self.select = parse_rule(select)
 
     def points(self, image: np.ndarray) -> np.ndarray | None:
+        from talkingface.face.select import pick
+
         image = np.ascontiguousarray(image)
-        dets = self.detector(image, 0)
-        if len(dets) == 0:
-            dets = self.detector(image, 1)
-        if len(dets) == 0:
+        dets = dlib_detect(self.detector, image, 0, 1)
+        chosen = pick(dets, self.select, image.shape[:2])
+        if chosen is None:
             return None
-        shape = self.predictor(image, dets[0])
+        shape = self.predictor(image, dlib_rect(dets[chosen]))
         return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -99,23 +139,31 @@ class FANLandmarks:
 
     The first (best-scoring) S3FD face of each image is cropped, FAN runs on the
     crops in batches of ``batch_size``, landmarks are integer pixels as there.
+    ``select`` picks another face among several (see :class:`DlibLandmarks`).
     """
 
-    def __init__(self, detector, fan, device: str | torch.device = "cpu", batch_size: int = 16) -> None:
+    def __init__(self, detector, fan, device: str | torch.device = "cpu", batch_size: int = 16,
+                 select=None) -> None:
+        from talkingface.face.select import parse_rule
+
         self.detector = detector
         self.fan = fan.eval()
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.select = parse_rule(select)
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
         from talkingface.face.fan import center_scale, crop_face, heatmap_peaks, to_image
 
+        from talkingface.face.select import pick
+
         jobs = []  # (frame index, centre, scale, crop)
         for i, image in enumerate(images):
             dets = self.detector.detect(image[None])[0]
-            if len(dets):
-                centre, scale = center_scale(dets[0])
+            chosen = pick(dets, self.select, image.shape[:2])
+            if chosen is not None:
+                centre, scale = center_scale(dets[chosen])
                 jobs.append((i, centre, scale, crop_face(image, centre, scale)))
         points: list[np.ndarray | None] = [None] * len(images)
         for start in range(0, len(jobs), self.batch_size):
@@ -131,12 +179,15 @@ class FANLandmarks:
 
 
 def make_landmarks(kind: str = "dlib", *, weights: str = "official", seed: int = 0,
-                   device: str | torch.device = "cpu", root: str | Path | None = None):
-    """The landmark extractor named by the ``landmarks`` option: ``"fan"`` or ``"dlib"``."""
+                   device: str | torch.device = "cpu", root: str | Path | None = None, select=None):
+    """The landmark extractor named by the ``landmarks`` option: ``"fan"`` or ``"dlib"``.
+
+    ``select``: which face when an image shows several (None: the best-scoring).
+    """
     from talkingface.errors import ConfigError
 
     if kind == "dlib":
-        return DlibLandmarks(root=root)
+        return DlibLandmarks(root=root, select=select)
     if kind == "fan":
         from talkingface.face.fan import load_fan
         from talkingface.face.s3fd import S3FDDetector, S3FD
@@ -144,5 +195,6 @@ def make_landmarks(kind: str = "dlib", *, weights: str = "official", seed: int =
 
         s3fd_net = load_net(S3FD(), name="s3fd", weights=weights, seed=seed, device=device, root=root)
         detector = S3FDDetector(s3fd_net, device, channel_order="bgr", decode_dtype=torch.float64)
-        return FANLandmarks(detector, load_fan(weights=weights, seed=seed, device=device, root=root), device)
+        return FANLandmarks(detector, load_fan(weights=weights, seed=seed, device=device, root=root), device,
+                            select=select)
     raise ConfigError(f"unknown landmarks {kind!r}", hint="use landmarks: fan (official) or landmarks: dlib")

@@ -159,11 +159,16 @@ class S3FDDetector:
     trained on (face-alignment's detector in front of FAN). ``"rgb"`` reproduces
     VideoReTalking's L-Net crop path: ``inference.py`` hands OpenCV's BGR frames to
     ``get_detections_for_batch``, which reverses them, so the net sees RGB.
+    ``select`` is the ``face_select`` rule (None: the best face of each frame).
     """
+
+    select = None
 
     def __init__(self, net: S3FD, device: str | torch.device = "cpu", *, channel_order: str = "bgr",
                  nms_threshold: float = 0.3, min_score: float = 0.5,
-                 decode_dtype: torch.dtype = torch.float32) -> None:
+                 decode_dtype: torch.dtype = torch.float32, select=None) -> None:
+        from talkingface.face.select import parse_rule
+
         if channel_order not in ("bgr", "rgb"):
             raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
         self.net = net.eval()
@@ -172,6 +177,7 @@ class S3FDDetector:
         self.nms_threshold = nms_threshold
         self.min_score = min_score
         self.decode_dtype = decode_dtype
+        self.select = parse_rule(select)
 
     def _input(self, images: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, torch.float32)
@@ -190,13 +196,13 @@ class S3FDDetector:
         return [filter_detections(c, self.nms_threshold, self.min_score)
                 for c in decode_s3fd(outputs, dtype=self.decode_dtype)]
 
-    def first_faces(self, images: np.ndarray, batch_size: int = 4) -> list[Box | None]:
-        """The best face of each frame as int (x1, y1, x2, y2) clipped at 0, or None.
+    def faces(self, images: np.ndarray, batch_size: int = 4) -> list[np.ndarray]:
+        """Every face of every frame, (K, 5) per frame, in batches of ``batch_size``.
 
-        Batches of ``batch_size`` frames; on a CUDA out-of-memory error the batch is
-        halved and retried, as the reference does.
+        On a CUDA out-of-memory error the batch is halved and retried, as the
+        reference does.
         """
-        results: list[Box | None] = []
+        results: list[np.ndarray] = []
         start = 0
         while start < len(images):
             try:
@@ -207,25 +213,44 @@ class S3FDDetector:
                 batch_size //= 2
                 log.warning("S3FD out of memory; face detection batch size now %d", batch_size)
                 continue
-            for d in dets:
-                results.append(None if len(d) == 0 else
-                               tuple(int(v) for v in np.clip(d[0, :4], 0, None)))  # type: ignore[misc]
+            results += dets
             start += len(dets)
         return results
+
+    def first_faces(self, images: np.ndarray, batch_size: int = 4, anchor=None) -> list[Box | None]:
+        """One face per frame as int (x1, y1, x2, y2) clipped at 0, or None.
+
+        With neither ``select`` nor ``anchor``: the best face of each frame (the
+        reference). Otherwise one person for the whole clip
+        (:func:`talkingface.face.select.choose_track`).
+        """
+        return _one_per_frame(self.faces(images, batch_size), self.select, np.asarray(images).shape[1:3], anchor)
+
+
+def _one_per_frame(dets: list[np.ndarray], select, frame_size: tuple[int, int], anchor) -> list[Box | None]:
+    from talkingface.face.select import choose_track
+
+    if select is None and anchor is None:
+        return [None if len(d) == 0 else tuple(int(v) for v in np.clip(d[int(np.argmax(d[:, 4])), :4], 0, None))
+                for d in dets]  # type: ignore[misc]
+    clipped = [np.concatenate([np.clip(d[:, :4], 0, None), d[:, 4:5]], 1) if len(d) else np.zeros((0, 5))
+               for d in dets]
+    return choose_track(clipped, select, frame_size, anchor)
 
 
 def load_s3fd(path: str | Path | None = None, *, weights: str = "official", seed: int = 0,
               device: str | torch.device = "cpu", root: str | Path | None = None,
-              channel_order: str = "rgb") -> S3FDDetector:
+              channel_order: str = "rgb", select=None) -> S3FDDetector:
     """The S3FD of the L-Net face boxes (``s3fd-619a316812.pth``), as a :class:`S3FDDetector`.
 
     ``channel_order`` defaults to ``"rgb"``, the reference L-Net crop path (see
     :class:`S3FDDetector`); pass ``"bgr"`` for the detector in front of FAN.
+    ``select`` is the ``face_select`` rule (None: best face per frame).
     """
     from talkingface.face import load_net
 
     net = load_net(S3FD(), name="s3fd", path=path, weights=weights, seed=seed, device=device, root=root)
-    return S3FDDetector(net, device, channel_order=channel_order)
+    return S3FDDetector(net, device, channel_order=channel_order, select=select)
 
 
 # --------------------------------------------------------------------------- syncnet_python layout
@@ -387,31 +412,50 @@ class DlibBoxDetector:
 
     For runs without the S3FD file (dlib's weights ship with a package). dlib's
     boxes are tighter than S3FD's (brow to lip-chin); the L-Net crop then sees a
-    closer face. Frames are shrunk so the longer side is at most ``max_side``.
+    closer face. Frames are shrunk so the longer side is at most ``max_side``;
+    a frame where nothing is found at ``upsample`` is retried with 2x
+    upsampling up to ``max_upsample`` (small faces; see
+    :func:`~talkingface.face.landmarks.dlib_detect`). ``select`` is the
+    ``face_select`` rule (None: the best-scoring face of each frame).
     """
 
-    def __init__(self, max_side: int = 640, upsample: int = 0) -> None:
+    def __init__(self, max_side: int = 640, upsample: int = 0, max_upsample: int = 2, select=None) -> None:
         import dlib
+
+        from talkingface.face.select import parse_rule
 
         self._detector = dlib.get_frontal_face_detector()
         self.max_side = max_side
         self.upsample = upsample
+        self.max_upsample = max_upsample
+        self.select = parse_rule(select)
 
-    def best_box(self, image: np.ndarray) -> Box | None:
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """(K, 5) x1, y1, x2, y2, score in frame pixels (clipped to the frame)."""
+        from talkingface.face.landmarks import dlib_detect
+
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
                                                       interpolation=cv2.INTER_AREA)
-        rects, scores, _ = self._detector.run(np.ascontiguousarray(small), self.upsample, 0.0)
-        if not len(rects):
+        dets = dlib_detect(self._detector, small, self.upsample, self.max_upsample)
+        dets[:, :4] = np.clip(dets[:, :4] / scale, 0, [w, h, w, h])
+        return dets
+
+    def best_box(self, image: np.ndarray) -> Box | None:
+        dets = self.detect(image)
+        if not len(dets):
             return None
-        r = rects[int(np.argmax(scores))]
-        box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64) / scale
-        x1, y1, x2, y2 = np.clip(box, 0, [w, h, w, h])
+        x1, y1, x2, y2 = dets[int(np.argmax(dets[:, 4])), :4]
         return int(x1), int(y1), int(x2), int(y2)
 
-    def first_faces(self, images: np.ndarray, batch_size: int = 4) -> list[Box | None]:
-        return [self.best_box(image) for image in images]
+    def faces(self, images: np.ndarray, batch_size: int = 4) -> list[np.ndarray]:
+        return [self.detect(image) for image in images]
+
+    def first_faces(self, images: np.ndarray, batch_size: int = 4, anchor=None) -> list[Box | None]:
+        if self.select is None and anchor is None:
+            return [self.best_box(image) for image in images]
+        return _one_per_frame(self.faces(images), self.select, np.asarray(images).shape[1:3], anchor)
 
 
 # --------------------------------------------------------------------------- L-Net face boxes of a clip
@@ -450,7 +494,7 @@ def fill_missing_boxes(raw: Sequence[Box | None]) -> tuple[np.ndarray, list[int]
 
 
 def face_boxes(frames: np.ndarray, detector, pads: Sequence[int] = (0, 20, 0, 0), nosmooth: bool = False,
-               batch_size: int = 4) -> tuple[np.ndarray, list[int]]:
+               batch_size: int = 4, anchor: Sequence[float] | None = None) -> tuple[np.ndarray, list[int]]:
     """The L-Net face box of every frame: (T, 4) int ``y1, y2, x1, x2`` and the frames without a face.
 
     As the reference ``face_detect(..., jaw_correction=True)``: best face per frame,
@@ -459,10 +503,16 @@ def face_boxes(frames: np.ndarray, detector, pads: Sequence[int] = (0, 20, 0, 0)
     frame without a face, those frames take boxes interpolated from their
     neighbours (logged); only a clip with no face at all raises
     :class:`NoFaceError`. ``detector`` has ``first_faces(frames, batch_size)``
-    (:class:`S3FDDetector`, :class:`DlibBoxDetector`).
+    (:class:`S3FDDetector`, :class:`DlibBoxDetector`). Several faces: the
+    detector's ``select`` rule, or with ``anchor`` (x1, y1, x2, y2: the clip crop
+    box) the face inside it, one person for the whole clip
+    (:mod:`talkingface.face.select`).
     """
     frames = np.asarray(frames)
-    raw = detector.first_faces(frames, batch_size=batch_size)
+    if anchor is None:
+        raw = detector.first_faces(frames, batch_size=batch_size)
+    else:
+        raw = detector.first_faces(frames, batch_size=batch_size, anchor=anchor)
     try:
         boxes, missing = fill_missing_boxes(raw)
     except NoFaceError as exc:
@@ -482,10 +532,6 @@ def face_boxes(frames: np.ndarray, detector, pads: Sequence[int] = (0, 20, 0, 0)
 
 def _ranges(indices: Sequence[int]) -> str:
     """``[3, 4, 5, 9]`` -> ``"3-5, 9"`` for log lines."""
-    spans: list[list[int]] = []
-    for i in indices:
-        if spans and i == spans[-1][1] + 1:
-            spans[-1][1] = i
-        else:
-            spans.append([i, i])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    from talkingface.face.select import ranges
+
+    return ranges(indices)

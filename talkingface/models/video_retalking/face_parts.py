@@ -81,8 +81,8 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
     from talkingface.face.gfpgan import load_gfpgan
     from talkingface.face.gpen import load_gpen
 
-    crop_tool = croper.Croper()
-    landmarker = landmarks.make_landmarks(options.landmarks)
+    crop_tool = croper.Croper(select=options.face_select)  # face_select: one person in every stage
+    landmarker = landmarks.make_landmarks(options.landmarks, select="center")  # runs on crops of that person
     recon = recon3d.load_recon(weights=mode, seed=seed, device=device)
     try:
         lm3d = recon3d.load_lm3d()
@@ -102,8 +102,9 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
     detector5 = DlibFivePointDetector()
     if options.face_detector == "s3fd" and mode == "seeded":
         log.warning("face boxes: seeded S3FD weights cannot find faces; using dlib boxes (real weights) instead")
-    box_detector = s3fd.DlibBoxDetector() if options.face_detector == "dlib" or mode == "seeded" else \
-        s3fd.load_s3fd(weights=mode, seed=seed, device=device)
+    box_detector = s3fd.DlibBoxDetector(select=options.face_select) \
+        if options.face_detector == "dlib" or mode == "seeded" else \
+        s3fd.load_s3fd(weights=mode, seed=seed, device=device, select=options.face_select)
     use_restoration = options.enhancer != "none"
     if use_restoration:
         gpen = restore.FaceEnhancer(load_gpen(weights=mode, seed=seed, device=device), parse_net, detector5, device)
@@ -118,9 +119,9 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
     def enhance_face(image: np.ndarray) -> np.ndarray:
         return gpen.process(image, image, face_enhance=True, poisson_blending=False) if use_restoration else image
 
-    def face_boxes(frames: np.ndarray, pads: Any, nosmooth: bool) -> tuple[np.ndarray, list[int]]:
+    def face_boxes(frames: np.ndarray, pads: Any, nosmooth: bool, anchor: Any = None) -> tuple[np.ndarray, list[int]]:
         return s3fd.face_boxes(frames, box_detector, pads=tuple(pads), nosmooth=nosmooth,
-                               batch_size=options.face_det_batch_size)
+                               batch_size=options.face_det_batch_size, anchor=anchor)
 
     def restore_frame(frame: np.ndarray) -> np.ndarray:
         return gfpgan.enhance(frame, only_center_face=True, paste_back=True) if use_restoration else frame
