@@ -26,11 +26,14 @@ from talkingface.logs import log_to_file
 
 log = logging.getLogger(__name__)
 
-# Keys that do not change what a run computes: a run with other values is the same run.
+# Keys that do not change what a run generates: a run with other values is the same run. Evaluation
+# settings are among them: each stored clip score carries its own key (talkingface.scoring), so
+# re-scoring with other metric settings works in the run folder that holds the videos.
 _NOT_IN_FINGERPRINT = {"run_dir", "resume", "stage", "num_workers", "ray_address", "debug", "log_level",
                        "max_retries", "device", "num_gpus_per_worker", "plots", "config_files", "cache_dir",
                        "re_preprocess", "batch_size", "face_det_batch_size", "lse_batch_size", "fid_batch_size",
-                       "metrics"}
+                       "metrics", "lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size",
+                       "lse_scene_threshold", "fid_crop", "fid_frame_stride", "fidelity_crop"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,9 @@ def resolve_run_dir(config: Config) -> tuple[Path, bool]:
     """The run folder and whether it is resumed.
 
     ``run_dir`` given: that folder. Otherwise, with ``resume``, the newest
-    unfinished folder of the same model/dataset/fingerprint; else a new one.
+    unfinished folder of the same model/dataset/fingerprint (``stage:
+    evaluate``: the newest one, finished or not: it re-scores outputs); else a
+    new one.
     """
     if config.get("run_dir"):
         path = Path(config["run_dir"])
@@ -80,7 +85,8 @@ def resolve_run_dir(config: Config) -> tuple[Path, bool]:
                 info = json.loads(meta.read_text())
             except (OSError, ValueError):
                 continue
-            if info.get("fingerprint") == fp and info.get("status") != "complete":
+            if info.get("fingerprint") == fp and (info.get("status") != "complete"
+                                                  or config.get("stage") == "evaluate"):
                 return candidate, True
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = saved / f"{prefix}{stamp}"

@@ -174,3 +174,47 @@ def test_ray_evaluation_matches_in_process_and_resumes(tmp_path, monkeypatch):
     changed = {p.name for p in (run_a / "scores").iterdir() if p.stat().st_mtime_ns != stamps[p.name]}
     assert changed == {n for n in stamps if ".fid." in n}
     assert json.loads((run_a / "results.json").read_text())["aggregate"]["FID"]["count"] == 6  # frames 0 and 8 of 15
+
+
+class _FakeRay:
+    """Just enough of ray.wait/ray.get for fan_out: a call's result is computed at once."""
+
+    def wait(self, refs, num_returns=1):
+        return refs[:1], refs[1:]
+
+    def get(self, ref):
+        if isinstance(ref.value, BaseException):
+            raise ref.value
+        return ref.value
+
+
+class _Ref:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_fan_out_routes_around_a_dead_worker():
+    from ray.exceptions import RayActorError
+
+    from talkingface.distributed import fan_out
+
+    calls = []
+
+    def call(actor, task):
+        calls.append((actor, task))
+        if actor == "dead":
+            return _Ref(RayActorError())
+        if task == 3:
+            return _Ref(ValueError("bad clip"))
+        return _Ref(task * 10)
+
+    lost = []
+    results = list(fan_out(_FakeRay(), ["ok", "dead"], list(range(6)), call, "test",
+                           lambda task, why: lost.append((task, why))))
+    assert [t for t, _ in lost] == [0, 3]
+    assert "Ray worker died" in lost[0][1] and lost[1][1] == "ValueError: bad clip"
+    assert sorted(results) == [10, 20, 40, 50]
+    assert [a for a, _ in calls].count("dead") == 1  # a dead worker gets no more work
+    lost.clear()
+    assert list(fan_out(_FakeRay(), ["dead"], [7, 8], call, "test", lambda t, why: lost.append((t, why)))) == []
+    assert [t for t, _ in lost] == [7, 8] and lost[1][1] == "no Ray worker left"

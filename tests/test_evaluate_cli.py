@@ -49,3 +49,29 @@ def test_lse_report_with_seeded_syncnet(tmp_path):
     assert "SEEDED" in results["WARNING"]
     page = (tmp_path / "report.html").read_text()
     assert "LSE-C vs LSE-D" in page and page.count("data:image/png;base64,") >= 2
+
+
+def test_same_out_folder_resumes_per_clip_scores(tmp_path, caplog):
+    base = ["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--paired", f"--out={tmp_path}",
+            "--plots=false"]
+    argv = [*base, "--metrics=psnr,ssim", "--fidelity_crop=frame"]
+    assert module_main(argv) == 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "scores").iterdir()}
+    assert sorted(stamps) == sorted(f"astronaut_{c}.{m}.json" for c in "abc" for m in ("psnr", "ssim"))
+    first = json.loads((tmp_path / "results.json").read_text())
+    caplog.clear()
+    assert module_main(argv) == 0
+    assert "6 clip score(s) reused" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "scores").iterdir()} == stamps
+    assert json.loads((tmp_path / "results.json").read_text())["aggregate"] == first["aggregate"]
+    # another crop is another score: computed again, next to nothing else
+    assert module_main([*base, "--metrics=ssim", "--fidelity_crop=face", "--lse_detector=dlib"]) == 0
+    assert {p.name for p in (tmp_path / "scores").iterdir()
+            if p.stat().st_mtime_ns != stamps[p.name]} == {f"astronaut_{c}.ssim.json" for c in "abc"}
+
+
+def test_help_names_the_ray_options(capsys):
+    with pytest.raises(SystemExit):
+        module_main(["evaluate", "--help"])
+    out = capsys.readouterr().out
+    assert "--num_workers" in out and "--ray_address" in out

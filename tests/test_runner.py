@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,29 @@ def test_completed_run_with_same_command_starts_a_new_folder(tmp_path):
     assert main(_args(tmp_path)) == 0
     assert main(_args(tmp_path)) == 0
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_evaluate_stage_rescores_the_finished_run_reusing_clip_scores(tmp_path, caplog):
+    assert main(_args(tmp_path)) == 0
+    run_dir = _run_dir(tmp_path)
+    psnr = {p.name: p.stat().st_mtime_ns for p in (run_dir / "scores").glob("*.psnr.json")}
+    assert len(psnr) == 3 and not list((run_dir / "scores").glob("*.ssim.json"))
+    caplog.clear()
+    # another metric (and other evaluation settings) re-scores the same, finished run folder
+    assert main(_args(tmp_path, "--stage=evaluate", "--metrics=psnr,ssim", "--lse_crop=frame")) == 0
+    assert _run_dir(tmp_path) == run_dir
+    assert "3 clip score(s) reused" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "scores").glob("*.psnr.json")} == psnr
+    assert len(list((run_dir / "scores").glob("*.ssim.json"))) == 3
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["counts"]["succeeded"] == 3 and "SSIM" in results["aggregate"]
+    # a regenerated video (new mtime) is scored again, the others are not
+    pairs = json.loads((run_dir / "pairs.json").read_text())
+    video = run_dir / "videos" / f"{pairs[0]['id']}.mp4"
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    assert main(_args(tmp_path, "--stage=evaluate", "--metrics=psnr")) == 0
+    redone = {name for name, mtime in psnr.items() if (run_dir / "scores" / name).stat().st_mtime_ns != mtime}
+    assert redone == {f"{pairs[0]['id']}.psnr.json"}
 
 
 def test_missing_checkpoints_stop_before_any_work(tmp_path, capsys):
