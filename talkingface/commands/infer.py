@@ -1,16 +1,50 @@
-"""``python -m talkingface infer --face clip.mp4 --audio speech.wav --outfile out.mp4``: re-dub one clip."""
+"""``python -m talkingface infer --face clip.mp4 --audio speech.wav --outfile out.mp4``: re-dub one clip.
+
+The networks (~20 s to load on a CPU) are loaded only once the face crop of the
+clip has succeeded, so a clip without a usable face fails in about a second
+with a :class:`NoFaceError` naming the clip (exit code 2).
+"""
 from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 from talkingface.cli import parse_overrides
 from talkingface.config import load_config
-from talkingface.errors import ConfigError
+from talkingface.errors import ConfigError, NoFaceError
 from talkingface.logs import setup_logging
 
 log = logging.getLogger("talkingface")
+
+
+class CropFirstParts:
+    """The pipeline's parts with the face crop ready and everything else built on first use.
+
+    The crop stage runs first and needs only dlib; any other part triggers
+    :func:`~talkingface.models.video_retalking.parts.build_parts` (the load
+    time then counts in the stage that asked, normally ``landmarks``).
+    """
+
+    def __init__(self, config: Any, weights: Any, options: Any) -> None:
+        from talkingface.face.croper import Croper
+
+        self._args = (config, weights, options)
+        self._parts = None
+        self.crop = Croper(select=options.face_select).crop
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._parts is None:
+            from talkingface.models.video_retalking.parts import build_parts
+
+            start = time.perf_counter()
+            self._parts = build_parts(*self._args)
+            log.info("networks loaded in %.1fs", time.perf_counter() - start)
+        return getattr(self._parts, name)
 
 
 def main(argv: list[str]) -> int:
@@ -35,12 +69,16 @@ def main(argv: list[str]) -> int:
     setup_logging("DEBUG" if args.debug or config["debug"] else config["log_level"])
 
     from talkingface.models.video_retalking.model import VideoReTalking
-    from talkingface.models.video_retalking.pipeline import VideoReTalkingPipeline
+    from talkingface.models.video_retalking.pipeline import PipelineOptions, VideoReTalkingPipeline
     from talkingface.weights_mode import choose_weights
 
     weights = choose_weights(config["weights"], VideoReTalking.required_checkpoints(config),
                              config["checkpoint_dir"], int(config["seed"]))
-    pipeline = VideoReTalkingPipeline.from_config(config, weights)
-    out = pipeline(face=Path(args.face), audio=Path(args.audio), outfile=Path(args.outfile))
+    options = PipelineOptions.from_config(config, weights)
+    pipeline = VideoReTalkingPipeline(CropFirstParts(config, weights, options), options)
+    try:
+        out = pipeline(face=Path(args.face), audio=Path(args.audio), outfile=Path(args.outfile))
+    except NoFaceError as exc:
+        raise NoFaceError(f"{args.face}: {exc.message}", hint=exc.hint) from exc
     print(out)
     return 0

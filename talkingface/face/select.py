@@ -17,9 +17,9 @@ the same frame are one person who moved while undetected), the rule picks a
 person from the median box of each, and every frame gets that person's box or
 ``None`` -- a frame where the chosen person is not detected is a gap (filled
 from its neighbours later), never a jump to somebody else who is on screen at
-the same time. An *anchor* box (the clip crop, which the
-croper chose with the same rule) makes the box stage follow the face the crop
-stage chose, even when two detectors see the faces differently.
+the same time. An *anchor* box (the clip crop, which the croper chose with
+the same rule) makes the box stage follow the face the crop stage chose, even
+when the two detectors see the faces differently.
 
 Weak extra detections are not faces: a detection counts only when its score is
 at least :data:`RELATIVE_SCORE` of the frame's best (dlib's HOG gives
@@ -47,9 +47,8 @@ TRACK_IOU = 0.2
 TRACK_GAP = 25
 #: people seen in fewer than this fraction of the frames of the most-seen one are not chosen (spurious hits)
 MIN_TRACK_FRACTION = 0.25
-#: tracks of fewer frames are not joined into people (spurious hits), unless no track is longer
+#: tracks of fewer frames (and under MIN_TRACK_FRACTION of the longest) are spurious hits, not people
 MIN_PERSON_FRAMES = 3
-FACE_SELECT_PATTERN = r"largest|center|left|right|[0-9]+"
 
 Rule = Union[str, int]
 Box = tuple[int, int, int, int]
