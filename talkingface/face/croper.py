@@ -153,7 +153,8 @@ class Croper:
                           hint="use a video that shows a frontal face (dlib misses profiles and faces under "
                                "~20-40 px), or zoom in on the face with --crop=top,bottom,left,right")
 
-    def crop_clip(self, frames: np.ndarray) -> ClipCrop:
+    def crop_clip(self, frames: np.ndarray, out: np.ndarray | None = None) -> ClipCrop:
+        """``out``: a (T, size, size, 3) uint8 array to fill (e.g. disk-backed) instead of a new one."""
         frames = np.asarray(frames)
         found = self.locate(frames)
         clx, cly, crx, cry = (int(v) for v in found.box)
@@ -162,12 +163,14 @@ class Croper:
         if region.shape[1] == 0 or region.shape[2] == 0:
             raise NoFaceError(f"the face crop of frame {found.frame_index} is empty",
                               hint="the face is cut off by the frame border; use another clip")
-        found.crops = np.stack([cv2.resize(np.ascontiguousarray(f), (self.size, self.size)) for f in region])
+        found.crops = np.empty((len(frames), self.size, self.size, 3), np.uint8) if out is None else out
+        for i, face in enumerate(region):
+            found.crops[i] = cv2.resize(np.ascontiguousarray(face), (self.size, self.size))
         log.info("face crop from frame %d: box %s, quad %s", found.frame_index, found.box.tolist(),
                  np.round(found.quad, 1).tolist())
         return found
 
-    def crop(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def crop(self, frames: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(T, H, W, 3) RGB -> (crops (T, 256, 256, 3), box (clx, cly, crx, cry), quad (lx, ly, rx, ry))."""
-        found = self.crop_clip(frames)
+        found = self.crop_clip(frames, out)
         return found.crops, found.box, found.quad

@@ -29,7 +29,7 @@ def autocast(device: str, precision: str):
 @dataclass
 class Parts:
     """Callables of the pipeline (see each ``build_*`` for its contract)."""
-    crop: Any            # frames (T,H,W,3) -> (crops256 (T,256,256,3), box (4,), quad (4,))
+    crop: Any            # (frames (T,H,W,3), out (T,256,256,3)) -> (crops256 (= out), box (4,), quad (4,))
     landmarks: Any       # images (N,h,w,3) -> (lm (N,68,2), missing frame indices)
     coefficients: Any    # (crops256, lm) -> (T, 262) 3DMM vectors
     expression: Any      # "neutral" | "smile" | image path -> (64,) expression coefficients

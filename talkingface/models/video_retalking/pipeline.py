@@ -173,7 +173,8 @@ class VideoReTalkingPipeline:
 
     def crop_stage(self, state: ClipState) -> dict[str, np.ndarray]:
         def compute() -> dict[str, np.ndarray]:
-            crops, box, quad = self.parts.crop(state.frames)
+            out = state.scratch.empty("crops256", (len(state.frames), 256, 256, 3))
+            crops, box, quad = self.parts.crop(state.frames, out)
             return {"crops256": crops, "box": np.asarray(box, np.int64), "quad": np.asarray(quad, np.float64)}
         return self._cached(state, "crop", compute)
 
