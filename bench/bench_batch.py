@@ -143,7 +143,7 @@ def load_runs() -> list[dict]:
 
 
 def setting_key(run: dict) -> tuple:
-    return (run["what"], run.get("items"), run.get("seconds"), run.get("workers"))
+    return (run["what"], run.get("items"), run.get("seconds"), run.get("workers"), run.get("threads"))
 
 
 def render(runs: list[dict]) -> str:
@@ -153,22 +153,25 @@ def render(runs: list[dict]) -> str:
     lines = ["# Batch throughput", "",
              "Written by `bench/bench_batch.py` from the runs recorded in `batch_runs.json` (medians; n = runs).",
              "Weights are seeded (speed only). Ray workers run one torch thread each; in-process runs use",
-             "torch's default (all cores). Wall time of the whole command: Ray start-up, model / metric",
-             "network loading per worker, and the driver's aggregate (FID) included.", ""]
+             "torch's default (all cores) unless a thread count is given. Wall time of the whole command: Ray",
+             "start-up, model / metric network loading per worker, and the driver's aggregate (FID) included.", ""]
     machines = sorted({run.get("machine", "?") for run in runs})
     lines += [f"Machine: {m}" for m in machines]
     lines += ["", "| what | items | setup | median time | n | items/hour | load avg (1 min) at start |",
               "|---|---|---|---|---|---|---|"]
-    for key in sorted(groups, key=lambda k: (k[0] != "ray start-up", k[0], k[1] or 0, k[2] or 0, k[3] or 0)):
+    for key in sorted(groups, key=lambda k: (k[0] != "ray start-up", k[0], k[1] or 0, k[2] or 0, k[3] or 0,
+                                             k[4] or 0)):
         rows = groups[key]
         times = [r["time"] for r in rows]
         med = statistics.median(times)
-        what, items, seconds, workers = key
+        what, items, seconds, workers, threads = key
         loads = ", ".join(f"{r['load']:.1f}" for r in rows if r.get("load") is not None)
         if what == "ray start-up":
             lines.append(f"| Ray start-up (init + first task) | | | {med:.2f} s | {len(rows)} | | {loads} |")
             continue
         setup = "in-process" if workers == 0 else f"Ray, {workers} worker{'s' if workers > 1 else ''}"
+        if workers == 0:
+            setup += f", {threads} torch thread{'s' if threads != 1 else ''}" if threads else ", default threads"
         lines.append(f"| {what} | {items} x {seconds:g} s | {setup} | {med:.1f} s | {len(rows)} | "
                      f"{items / med * 3600:.0f} | {loads} |")
     return "\n".join(lines) + "\n"
@@ -184,15 +187,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--startup", type=int, default=0, help="also time Ray start-up this many times")
     parser.add_argument("--reset", action="store_true", help="forget recorded runs of the settings timed now")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of this process (in-process runs, the driver); default: torch's")
     args = parser.parse_args()
     what = f"generate {args.model}" if args.stage == "generate" else "evaluate lse,fid,psnr,ssim"
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     runs = load_runs()
     if args.reset:
-        now = {(what, args.items, args.seconds, w) for w in workers}
+        now = {(what, args.items, args.seconds, w, args.threads if w == 0 else None) for w in workers}
         if args.startup:
-            now.add(("ray start-up", None, None, None))
+            now.add(("ray start-up", None, None, None, None))
         runs = [r for r in runs if setting_key(r) not in now]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     base = {"machine": machine(), "commit": _commit(), "command": " ".join(sys.argv[1:])}
 
     def record(entry: dict) -> None:
@@ -203,8 +212,8 @@ def main() -> None:
 
     for _ in range(args.startup):
         load = os.getloadavg()[0]
-        record({"what": "ray start-up", "items": None, "seconds": None, "workers": None, "time": ray_startup(),
-                "load": load})
+        record({"what": "ray start-up", "items": None, "seconds": None, "workers": None, "threads": None,
+                "time": ray_startup(), "load": load})
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_folder(Path(tmp) / "clips", args.items)
         source = generated_run(folder, Path(tmp) / "source", args.seconds) if args.stage == "evaluate" else None
@@ -218,7 +227,7 @@ def main() -> None:
                     elapsed = time_evaluate(source, folder, work, w, args.seconds)
                 shutil.rmtree(work, ignore_errors=True)
                 record({"what": what, "items": args.items, "seconds": args.seconds, "workers": w,
-                        "time": round(elapsed, 2), "load": load})
+                        "threads": args.threads if w == 0 else None, "time": round(elapsed, 2), "load": load})
     (RESULTS / "batch.md").write_text(render(runs))
     print(render(runs))
 
