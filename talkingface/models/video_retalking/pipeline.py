@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,6 @@ class ClipState:
     fps: float
     cache: StageCache
     scratch: ClipScratch
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class VideoReTalkingPipeline:
@@ -139,7 +138,7 @@ class VideoReTalkingPipeline:
 
     def _cached(self, state: ClipState, name: str, compute) -> dict[str, np.ndarray]:
         options = {k: getattr(self.options, k) for k in STAGE_OPTIONS[name]}
-        if name == "expression" or "expression" in options:
+        if "expression" in options:
             options["expression_file"] = _file_key(self.options.expression)
         hit = state.cache.load(name, options)
         if hit is not None:
