@@ -16,8 +16,9 @@ otherwise skip work). Weights are seeded: speed only, not quality.
 
 Every timed run is appended to bench/results/batch_runs.json (so one setting can
 be measured in several shorter invocations); bench/results/batch.md is rewritten
-from all recorded runs: per setting the median, the number of runs, items/hour.
-``--reset`` forgets the recorded runs of the settings measured now.
+from all recorded runs: per setting the median, the number of runs, items/hour
+(text below the notes marker in batch.md is kept). ``--reset`` forgets the recorded runs of
+the settings measured now.
 """
 from __future__ import annotations
 
@@ -228,8 +229,22 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
                 record({"what": what, "items": args.items, "seconds": args.seconds, "workers": w,
                         "threads": args.threads if w == 0 else None, "time": round(elapsed, 2), "load": load})
-    (RESULTS / "batch.md").write_text(render(runs))
+    write_markdown(runs)
     print(render(runs))
+
+
+NOTES = "<!-- notes: kept when the table above is rewritten -->"
+
+
+def write_markdown(runs: list[dict]) -> None:
+    """batch.md: the table from ``runs``, then whatever follows the notes marker of the current file."""
+    path = RESULTS / "batch.md"
+    try:
+        old = path.read_text()
+    except OSError:
+        old = ""
+    notes = old[old.index(NOTES):] if NOTES in old else NOTES + "\n"
+    path.write_text(render(runs) + "\n" + notes)
 
 
 def _commit() -> str:
