@@ -127,6 +127,25 @@ def _num_gpus(config: Config) -> float:
     return float(config.get("num_gpus_per_worker", 1)) if torch.cuda.is_available() else 0.0
 
 
+def _actor_count(ray: Any, config: Config, tasks: int, num_gpus: float) -> int:
+    """``num_workers`` actors, at most one per task, and no more than the cluster can place
+    (an actor that cannot be placed would wait forever, and its tasks with it)."""
+    count = max(1, min(int(config["num_workers"]), tasks))
+    resources = ray.cluster_resources()
+    fits = int(resources.get("CPU", count))
+    if num_gpus > 0:
+        fits = min(fits, int(resources.get("GPU", 0) // num_gpus))
+    if fits < count:
+        log.warning("the Ray cluster has room for %d worker(s) (CPU %s, GPU %s, %s GPU per worker), not %d",
+                    fits, resources.get("CPU"), resources.get("GPU", 0), num_gpus, count)
+        if fits < 1:
+            from talkingface.errors import ConfigError
+
+            raise ConfigError("no Ray worker fits on this cluster",
+                              hint="lower --num_gpus_per_worker (e.g. 0.5 to share a GPU) or add nodes")
+    return max(1, min(count, fits))
+
+
 def fan_out(ray: Any, actors: list, tasks: list, call: Callable[[Any, Any], Any], desc: str,
             on_lost: Callable[[Any, str], None], unit: str = "item") -> Iterator[Any]:
     """Each task to the next idle actor; yields results as they finish.
@@ -168,8 +187,9 @@ def fan_out(ray: Any, actors: list, tasks: list, call: Callable[[Any, Any], Any]
 
 def execute_on_ray(model_cls: Any, weights: Any, items: list, config: Config) -> dict[str, dict[str, Any]]:
     ray = init_ray(config)
-    worker_cls = _worker_class(ray, _num_gpus(config))
-    count = max(1, min(int(config["num_workers"]), len(items)))
+    num_gpus = _num_gpus(config)
+    worker_cls = _worker_class(ray, num_gpus)
+    count = _actor_count(ray, config, len(items), num_gpus)
     workers = [worker_cls.remote(model_cls, weights, config) for _ in range(count)]
 
     def lost(item: Any, reason: str) -> None:  # its item stays pending for a re-run
@@ -195,8 +215,9 @@ def score_on_ray(todo: list, metrics: list[str], keys: dict[str, dict[str, str]]
     from talkingface.scoring import lost_score
 
     ray = init_ray(config)
-    worker_cls = _score_worker_class(ray, _num_gpus(config))
-    count = max(1, min(int(config["num_workers"]), len(todo)))
+    num_gpus = _num_gpus(config)
+    worker_cls = _score_worker_class(ray, num_gpus)
+    count = _actor_count(ray, config, len(todo), num_gpus)
     store_root = str(store.root) if store is not None else None
     plots = os.path.abspath(plots_dir) if plots_dir is not None else None
     workers = [worker_cls.remote(metrics, dict(config), store_root, plots) for _ in range(count)]

@@ -218,3 +218,31 @@ def test_fan_out_routes_around_a_dead_worker():
     lost.clear()
     assert list(fan_out(_FakeRay(), ["dead"], [7, 8], call, "test", lambda t, why: lost.append((t, why)))) == []
     assert [t for t, _ in lost] == [7, 8] and lost[1][1] == "no Ray worker left"
+
+
+@pytest.mark.parametrize("resources, workers, tasks, gpus, expected", [
+    ({"CPU": 16.0, "GPU": 1.0}, 4, 10, 1.0, 1),    # one GPU per worker: only one fits
+    ({"CPU": 16.0, "GPU": 1.0}, 4, 10, 0.5, 2),    # two share the GPU
+    ({"CPU": 2.0}, 4, 10, 0.0, 2),                 # CPU-only cluster smaller than asked
+    ({"CPU": 8.0}, 4, 3, 0.0, 3),                  # never more actors than tasks
+])
+def test_actor_count_fits_the_cluster(resources, workers, tasks, gpus, expected):
+    from talkingface.distributed import _actor_count
+
+    class Ray:
+        def cluster_resources(self):
+            return resources
+
+    assert _actor_count(Ray(), {"num_workers": workers}, tasks, gpus) == expected
+
+
+def test_no_worker_fits_is_a_config_error():
+    from talkingface.distributed import _actor_count
+    from talkingface.errors import ConfigError
+
+    class Ray:
+        def cluster_resources(self):
+            return {"CPU": 4.0}
+
+    with pytest.raises(ConfigError, match="no Ray worker fits"):
+        _actor_count(Ray(), {"num_workers": 2}, 5, 1.0)

@@ -75,3 +75,21 @@ def test_help_names_the_ray_options(capsys):
         module_main(["evaluate", "--help"])
     out = capsys.readouterr().out
     assert "--num_workers" in out and "--ray_address" in out
+
+
+def test_in_process_scoring_never_imports_ray(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from talkingface.cli import module_main\n"
+        f"assert module_main(['evaluate', '--generated', {str(SAMPLE / 'astronaut_a.mp4')!r}, '--reference', "
+        f"{str(SAMPLE)!r}, '--paired', '--metrics=psnr', '--fidelity_crop=frame', '--out={tmp_path}', "
+        "'--plots=false', '--num_workers=0']) == 0\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "results.json").read_text())["per_clip"][0]["psnr"] == float("inf")

@@ -1,9 +1,14 @@
 """Score a list of clips with several metrics: per-clip rows plus an aggregate.
 
-The runner and ``python -m talkingface evaluate`` both call
-:func:`evaluate_pairs`. One bad clip never stops the batch: each metric's
-failure on a clip becomes that clip's reason for that metric. The aggregate
-records which weights produced the numbers (file + sha256, or seeded).
+:class:`ClipScorer` scores one clip at a time (the metric networks loaded
+once; it runs in-process or on each Ray worker), :func:`clip_row` makes a
+clip's row and :func:`aggregate_scores` the aggregate from every clip's scores,
+wherever they were computed. :func:`evaluate_pairs` chains them in-process;
+the runner and ``python -m talkingface evaluate`` go through
+:func:`talkingface.scoring.score_tasks` (workers, stored per-clip scores). One
+bad clip never stops the batch: each metric's failure on a clip becomes that
+clip's reason for that metric. The aggregate records which weights produced
+the numbers (file + sha256, or seeded).
 """
 from __future__ import annotations
 
