@@ -160,7 +160,7 @@ def generate_item(model: Any, item: Item, config: Config) -> dict[str, Any]:
     record = {"id": item.id, "status": "failed", "error": error, "pair": item.pair.to_dict(),
               "seconds": round(time.time() - started, 3)}
     atomic_write_json(item.record, record)
-    log.error("item %s failed: %s", item.id, error)
+    log.error("item %s failed (video %s, audio %s): %s", item.id, item.pair.video, item.pair.audio, error)
     return record
 
 
