@@ -14,6 +14,7 @@ from typing import Any
 from talkingface.config import describe_keys, load_config, parse_cli_value
 from talkingface.config.schema import KEYS
 from talkingface.errors import ConfigError, TalkingFaceError
+from talkingface.execution import configure_threads
 from talkingface.logs import setup_logging
 
 log = logging.getLogger("talkingface")
@@ -108,6 +109,7 @@ def _run(argv: list[str]) -> int:
     config = load_config(overrides.pop("model", None), overrides.pop("dataset", None),
                          overrides.get("config_files") or (), overrides)
     setup_logging(config["log_level"] if not config["debug"] else "DEBUG")
+    configure_threads(config)
     from talkingface.runner import run
 
     _terminate_as_interrupt()

@@ -15,6 +15,23 @@ from talkingface.config import Config
 log = logging.getLogger(__name__)
 
 
+def configure_threads(config: Config) -> None:
+    """``num_threads`` > 0 caps torch's and OpenCV's CPU threads in this process.
+
+    On a shared or small machine, fewer threads than cores avoids
+    oversubscription (2 torch threads beside other work measured up to 3x slower
+    than 1 on the 2-core dev VM, bench/results/batch.md).
+    """
+    threads = int(config.get("num_threads", 0) or 0)
+    if threads > 0:
+        import cv2
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        log.info("CPU threads: %d", threads)
+
+
 def pending_items(items: list, config: Config) -> tuple[list, dict[str, dict[str, Any]]]:
     from talkingface.runner import read_record
 

@@ -71,3 +71,22 @@ def test_overall_yaml_covers_schema_only():
 
     overall = yaml.safe_load((CONFIG_DIR / "overall.yaml").read_text())
     assert set(overall) <= set(KEYS)
+
+
+def test_num_threads_caps_torch_and_opencv_threads():
+    import cv2
+    import torch
+
+    from talkingface.execution import configure_threads
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        configure_threads(load_config(overrides={"num_threads": 3}))  # conftest runs torch with 1
+        assert torch.get_num_threads() == 3 and cv2.getNumThreads() == 3
+        configure_threads(load_config())  # 0: leave the current setting alone
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+    with pytest.raises(ConfigError, match="num_threads"):
+        load_config(overrides={"num_threads": -1})

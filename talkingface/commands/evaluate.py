@@ -13,6 +13,7 @@ from pathlib import Path
 from talkingface.cli import parse_overrides
 from talkingface.config import load_config
 from talkingface.errors import DatasetError
+from talkingface.execution import configure_threads
 from talkingface.logs import log_to_file, setup_logging
 
 log = logging.getLogger("talkingface")
@@ -63,6 +64,7 @@ def main(argv: list[str]) -> int:
             overrides[key] = getattr(args, key)
     config = load_config(None, args.dataset, [p for p in args.config_files.split(",") if p], overrides)
     setup_logging("DEBUG" if args.debug else config["log_level"])
+    configure_threads(config)
     generated = collect(args.generated, VIDEO_SUFFIXES, "generated")
     references = collect(args.reference, VIDEO_SUFFIXES, "reference") if args.reference else {}
     audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}

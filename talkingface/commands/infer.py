@@ -15,6 +15,7 @@ from typing import Any
 from talkingface.cli import parse_overrides
 from talkingface.config import load_config
 from talkingface.errors import ConfigError, NoFaceError
+from talkingface.execution import configure_threads
 from talkingface.logs import setup_logging
 
 log = logging.getLogger("talkingface")
@@ -67,6 +68,7 @@ def main(argv: list[str]) -> int:
     if config["model"] != "video_retalking":
         raise ConfigError(f"infer runs the video_retalking pipeline, not {config['model']!r}")
     setup_logging("DEBUG" if args.debug or config["debug"] else config["log_level"])
+    configure_threads(config)
 
     from talkingface.models.video_retalking.model import VideoReTalking
     from talkingface.models.video_retalking.pipeline import PipelineOptions, VideoReTalkingPipeline

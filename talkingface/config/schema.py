@@ -27,6 +27,8 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("dataset", "str", "dataset name from the registry"),
     Key("config_files", "list[str]", "extra YAML files layered after the dataset config"),
     Key("device", "str", "auto | cpu | cuda | cuda:N | mps"),
+    Key("num_threads", "int", "CPU threads per process for torch and OpenCV (0: their default, one per core; "
+                              "Ray workers use 1)", minimum=0),
     Key("seed", "int", "seed for pairing and seeded weights", minimum=0),
     Key("weights", "str", "official: the release files (missing -> error); seeded: deterministic test weights; "
                           "auto: official if present, else seeded with a banner", choices=("official", "seeded", "auto")),
