@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from timing import median_seconds  # noqa: E402
 
 from talkingface.face import fan as fan_mod  # noqa: E402
 from talkingface.face import retinaface, s3fd  # noqa: E402
@@ -28,16 +29,6 @@ from talkingface.face.croper import Croper  # noqa: E402
 from talkingface.face.landmarks import DlibLandmarks, FANLandmarks  # noqa: E402
 from talkingface.face.nms import nms  # noqa: E402
 from talkingface.weights import fill_seeded_  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def frame_with_face(height: int, width: int) -> np.ndarray:
@@ -73,46 +64,48 @@ def main() -> None:
 
     croper = Croper()
     add("Croper: dlib face + 68 points + FFHQ geometry (once per clip)", "clip",
-        timed(lambda: croper.locate(frame[None]), args.repeats), note=f"{w}x{h}, upsample 1")
+        median_seconds(lambda: croper.locate(frame[None]), args.repeats), note=f"{w}x{h}, upsample 1")
     found = croper.locate(frame[None])
     add("Croper: cut + resize to 256 (every frame)", "frame",
-        timed(lambda: croper.crop(clip4), args.repeats) - timed(lambda: croper.locate(clip4), args.repeats), 4)
+        median_seconds(lambda: croper.crop(clip4), args.repeats)
+        - median_seconds(lambda: croper.locate(clip4), args.repeats), 4)
     crops = croper.crop(clip4)[0]
     dlib_lm = DlibLandmarks()
-    add("landmarks: dlib on 256 crops", "frame", timed(lambda: dlib_lm(crops), args.repeats), 4)
+    add("landmarks: dlib on 256 crops", "frame", median_seconds(lambda: dlib_lm(crops), args.repeats), 4)
 
     s3fd_net = fill_seeded_(s3fd.S3FD(), 0).eval()
     fan_net = fill_seeded_(fan_mod.FAN(4), 0).eval()
     fa_det = s3fd.S3FDDetector(s3fd_net, channel_order="bgr", decode_dtype=torch.float64)
     fan_lm = FANLandmarks(fa_det, fan_net, batch_size=4)
-    add("landmarks: FAN (S3FD on 256 crop + 2DFAN4 256)", "frame", timed(lambda: fan_lm(crops), args.repeats), 4,
+    add("landmarks: FAN (S3FD on 256 crop + 2DFAN4 256)", "frame",
+        median_seconds(lambda: fan_lm(crops), args.repeats), 4,
         "seeded")
     with torch.inference_mode():
         x = torch.rand(4, 3, 256, 256)
-        add("  of which 2DFAN4 forward (batch 4)", "frame", timed(lambda: fan_net(x), args.repeats), 4)
+        add("  of which 2DFAN4 forward (batch 4)", "frame", median_seconds(lambda: fan_net(x), args.repeats), 4)
         xs = torch.rand(4, 3, 256, 256) * 255
-        add("  of which S3FD forward on 256 (batch 4)", "frame", timed(lambda: s3fd_net(xs), args.repeats), 4)
+        add("  of which S3FD forward on 256 (batch 4)", "frame", median_seconds(lambda: s3fd_net(xs), args.repeats), 4)
 
     lnet_det = s3fd.S3FDDetector(s3fd_net, channel_order="rgb")
     add("L-Net boxes: S3FD forward + decode + NMS (batch 4)", "frame",
-        timed(lambda: lnet_det.first_faces(clip4, batch_size=4), args.repeats), 4, f"{w}x{h}, seeded")
+        median_seconds(lambda: lnet_det.first_faces(clip4, batch_size=4), args.repeats), 4, f"{w}x{h}, seeded")
     with torch.inference_mode():
         xf = torch.rand(4, 3, h, w) * 255
-        add("  of which S3FD forward", "frame", timed(lambda: s3fd_net(xf), args.repeats), 4, f"{w}x{h}")
+        add("  of which S3FD forward", "frame", median_seconds(lambda: s3fd_net(xf), args.repeats), 4, f"{w}x{h}")
     dlib_boxes = s3fd.DlibBoxDetector()
-    add("L-Net boxes: dlib fallback", "frame", timed(lambda: dlib_boxes.first_faces(clip4), args.repeats), 4,
+    add("L-Net boxes: dlib fallback", "frame", median_seconds(lambda: dlib_boxes.first_faces(clip4), args.repeats), 4,
         f"{w}x{h}")
     boxes = np.tile(np.array([[100, 50, 300, 290]]), (50, 1)) + np.arange(50)[:, None]
     add("L-Net boxes: pads + 5-frame smoothing (50 frames)", "frame",
-        timed(lambda: s3fd.smooth_boxes(boxes), args.repeats), 50)
+        median_seconds(lambda: s3fd.smooth_boxes(boxes), args.repeats), 50)
 
     sn_det = s3fd.SyncNetS3FDDetector(fill_seeded_(s3fd.SyncNetS3FD(), 0).eval())
     add("evaluator S3FD detect_faces (scale 0.25, conf 0.9)", "frame",
-        timed(lambda: sn_det.detect_faces(frame, conf_th=0.9, scales=[0.25]), args.repeats), 1,
+        median_seconds(lambda: sn_det.detect_faces(frame, conf_th=0.9, scales=[0.25]), args.repeats), 1,
         f"{w}x{h}, seeded")
 
     rf = retinaface.RetinaFaceDetector(fill_seeded_(retinaface.RetinaFace(), 0).eval())
-    add("RetinaFace-R50 detect (boxes + 5 points)", "frame", timed(lambda: rf(frame), args.repeats), 1,
+    add("RetinaFace-R50 detect (boxes + 5 points)", "frame", median_seconds(lambda: rf(frame), args.repeats), 1,
         f"{w}x{h}, seeded")
 
     a = cv2.resize(frame, (512, 512)).astype(np.float32)
@@ -120,13 +113,15 @@ def main() -> None:
     mask = np.zeros((512, 512), np.float32)
     mask[200:400, 150:350] = 1.0
     mask = cv2.GaussianBlur(mask, (0, 0), 5)
-    add("Laplacian blend 512x512, 10 levels", "frame", timed(lambda: laplacian_blend(a, b, mask, 10), args.repeats))
+    add("Laplacian blend 512x512, 10 levels", "frame",
+        median_seconds(lambda: laplacian_blend(a, b, mask, 10), args.repeats))
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 600, (2000, 2))
     cand = torch.from_numpy(np.concatenate([xy, xy + rng.uniform(20, 200, (2000, 2))], 1))
     scores = torch.from_numpy(rng.uniform(0, 1, 2000))
-    add("NMS 2000 random boxes, IoU 0.3", "call", timed(lambda: nms(cand, scores, 0.3, offset=1.0), args.repeats))
+    add("NMS 2000 random boxes, IoU 0.3", "call",
+        median_seconds(lambda: nms(cand, scores, 0.3, offset=1.0), args.repeats))
 
     lines = [
         "# Face stack speed (bench/bench_face_detect.py)",

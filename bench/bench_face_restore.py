@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,16 +25,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from timing import median_seconds  # noqa: E402
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, int]:
-    fn()  # warm-up: allocator, lazy init
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), repeats
+    return median_seconds(fn, repeats), repeats
 
 
 class _Identity(torch.nn.Module):

@@ -3,7 +3,6 @@ TALKINGFACE_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz.py)."""
 import os
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,7 +1,6 @@
 """Bad and unusual media a real user feeds in: each a clear answer (docs/ROBUSTNESS.md)."""
 import errno
 import os
-from fractions import Fraction
 from pathlib import Path
 
 import av

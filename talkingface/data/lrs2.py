@@ -1,7 +1,6 @@
 """LRS2 in its official layout: ``main/<id>/<clip>.mp4`` and split lists ``<split>.txt``."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from talkingface.data.base import Clip, Dataset, select_subset
 from talkingface.errors import DatasetError

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from talkingface.errors import ConfigError, NoFaceError
+from talkingface.errors import ConfigError
 from talkingface.models.video_retalking import semantic
 from talkingface.models.video_retalking.align import crop_by_quad, paste_by_quad, quad_from_landmarks
 from talkingface.models.video_retalking.cache import ClipScratch, StageCache, file_digest
