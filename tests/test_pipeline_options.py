@@ -109,3 +109,15 @@ def test_without_rl1_keeps_the_upper_half_of_the_input_face(pipe, tmp_path):
     assert lit.mean() > 0.9 and np.abs(preds[True][upper] - face[upper])[lit].max() <= 1
     assert np.abs(preds[False][upper] - face[upper]).mean() > 5  # E-Net's own upper half differs
     assert np.array_equal(preds[True][IMG_SIZE // 2:], preds[False][IMG_SIZE // 2:])  # the mouth is E-Net's
+
+
+def test_re_preprocess_empties_the_clip_cache(pipe, clip, monkeypatch):
+    cache = pipe.open_cache(clip)
+    cache.save("crop", {}, {"box": np.arange(4)})
+    assert pipe.open_cache(clip).load("crop", {}) is not None  # a normal run reuses it
+    monkeypatch.setattr(pipe.options, "re_preprocess", True)
+    fresh = pipe.open_cache(clip)
+    assert fresh.load("crop", {}) is None and not cache.folder.exists()
+    monkeypatch.setattr(pipe.options, "re_preprocess", False)
+    monkeypatch.setattr(pipe.options, "fps", 30.0)  # a clip option is part of the key
+    assert pipe.open_cache(clip).key != cache.key

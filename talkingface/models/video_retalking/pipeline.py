@@ -148,6 +148,14 @@ class VideoReTalkingPipeline:
         state.cache.save(name, options, out, state.scratch)
         return out
 
+    def open_cache(self, face: Path) -> StageCache:
+        """The clip's stage cache (keyed by its content and the clip options); emptied on ``re_preprocess``."""
+        key = {"video": file_digest(face), **{k: getattr(self.options, k) for k in CLIP_OPTIONS}}
+        cache = StageCache(self.options.cache_dir, key)
+        if self.options.re_preprocess:
+            cache.clear()
+        return cache
+
     # ------------------------------------------------------------------ stages
     def read(self, face: Path, scratch: ClipScratch) -> tuple[np.ndarray, float]:
         """Decoded frames (25 fps, ``crop`` applied), on disk in ``scratch`` rather than in memory."""
@@ -348,11 +356,7 @@ class VideoReTalkingPipeline:
         with self._stage("read"):
             frames, fps = self.read(face, scratch)
         self.last_clip_frames = len(frames)
-        key = {"video": file_digest(face), **{k: getattr(self.options, k) for k in CLIP_OPTIONS}}
-        cache = StageCache(self.options.cache_dir, key)
-        if self.options.re_preprocess:
-            cache.clear()
-        state = ClipState(frames, fps, cache, scratch)
+        state = ClipState(frames, fps, self.open_cache(face), scratch)
         with torch.inference_mode():
             cropped = self.crop_stage(state)
             lm = self.landmarks_stage(state, cropped["crops256"])
@@ -375,8 +379,8 @@ class VideoReTalkingPipeline:
                     with self._stage("encode"):
                         writer.write(composed)
                     bar.update(len(idx))
-        if cache.hits:
-            log.info("stage cache: reused %s", ", ".join(cache.hits))
+        if state.cache.hits:
+            log.info("stage cache: reused %s", ", ".join(state.cache.hits))
         log.info("%s: %d frames in %s", outfile.name, writer.frames_written,
                  ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         return outfile
