@@ -91,6 +91,7 @@ def test_gfpgan_restorer(astronaut, detector, detections):
 def test_center_face_and_soft_mask():
     boxes = np.array([[0, 0, 10, 10, 1], [45, 45, 55, 55, 1], [80, 0, 100, 20, 1]], np.float32)
     assert restore.center_face_index(boxes, 100, 100) == 1
+    assert restore.center_face_index(boxes, 100, 100, point=(88, 12)) == 2  # the face the pipeline edits
     inverse = np.array([[0.5, 0, 20], [0, 0.5, 30]], np.float64)
     soft, hard = restore.soft_paste_mask(inverse, 64, 100, 100)
     assert soft.shape == hard.shape == (100, 100)
@@ -98,3 +99,23 @@ def test_center_face_and_soft_mask():
     assert ((soft > 0) & (soft < 1)).sum() > 100  # a soft rim, not a hard edge
     assert hard.sum() == pytest.approx(31 * 31) and soft[hard == 0].max() <= 0.25
     assert soft.max() <= 1.0 and soft.min() >= 0.0
+
+
+def test_gfpgan_restores_the_face_near_the_given_point(astronaut, detector):
+    """Two people: the face the pipeline edits (``near``) is restored, the other is left alone."""
+    import cv2
+
+    net = gfpgan.load_gfpgan(weights="seeded", size=64, narrow=0.125, num_style_feat=64)
+    restorer = restore.GFPGANRestorer(net, detector)
+    head = cv2.resize(astronaut[:300, 100:400], (240, 240))
+    canvas = np.full((300, 800, 3), 200, np.uint8)
+    canvas[30:270, 40:280] = head  # left person, further from the centre (400, 150)
+    canvas[30:270, 420:660] = head  # right person, nearest the centre
+    boxes, _ = detector(canvas)
+    assert len(boxes) == 2
+    left = canvas[:, :340].astype(int)
+    right = canvas[:, 360:].astype(int)
+    default = restorer.enhance(canvas).astype(int)  # the reference's rule: the centre face
+    assert np.array_equal(default[:, :340], left) and np.abs(default[:, 360:] - right).mean() > 1
+    chosen = restorer.enhance(canvas, near=(160, 150)).astype(int)
+    assert np.array_equal(chosen[:, 360:], right) and np.abs(chosen[:, :340] - left).mean() > 1

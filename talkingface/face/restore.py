@@ -205,10 +205,13 @@ class FaceEnhancer:
 
 # --------------------------------------------------------------------------- GFPGAN
 
-def center_face_index(boxes: np.ndarray, height: int, width: int) -> int:
-    """The face whose box centre is nearest the image centre (facexlib's ``only_center_face``)."""
+def center_face_index(boxes: np.ndarray, height: int, width: int,
+                      point: tuple[float, float] | None = None) -> int:
+    """The face whose box centre is nearest ``point`` (x, y); by default the image centre
+    (facexlib's ``only_center_face``)."""
+    px, py = (width / 2, height / 2) if point is None else point
     centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
-    return int(np.argmin(np.hypot(centers[:, 0] - width / 2, centers[:, 1] - height / 2)))
+    return int(np.argmin(np.hypot(centers[:, 0] - px, centers[:, 1] - py)))
 
 
 def soft_paste_mask(inverse_affine: np.ndarray, face_size: int, height: int,
@@ -239,7 +242,8 @@ class GFPGANRestorer:
         self.size = int(getattr(net, "size", 512))
         self.template = FFHQ_TEMPLATE_512 * (self.size / 512.0)
 
-    def _faces(self, img: np.ndarray, only_center_face: bool) -> list[np.ndarray]:
+    def _faces(self, img: np.ndarray, only_center_face: bool,
+               near: tuple[float, float] | None = None) -> list[np.ndarray]:
         boxes, landmarks = self.detector(img.copy())
         boxes, landmarks = np.asarray(boxes, np.float32).reshape(-1, 5), np.asarray(landmarks, np.float32)
         keep = [i for i in range(len(boxes)) if boxes[i, 4] >= self.score_threshold
@@ -247,7 +251,7 @@ class GFPGANRestorer:
         if not keep:
             return []
         if only_center_face:
-            keep = [keep[center_face_index(boxes[keep], *img.shape[:2])]]
+            keep = [keep[center_face_index(boxes[keep], *img.shape[:2], point=near)]]
         return [landmarks[i].reshape(5, 2) for i in keep]
 
     @torch.inference_mode()
@@ -259,15 +263,20 @@ class GFPGANRestorer:
         out = ((out + 1) / 2).permute(1, 2, 0).cpu().numpy()
         return (out * 255.0).round().astype(np.uint8)
 
-    def enhance(self, img_rgb: np.ndarray, only_center_face: bool = True, paste_back: bool = True) -> np.ndarray:
+    def enhance(self, img_rgb: np.ndarray, only_center_face: bool = True, paste_back: bool = True, *,
+                near: tuple[float, float] | None = None) -> np.ndarray:
         """The image with its (centre) face restored; without a face the input comes back unchanged.
+
+        ``near`` (x, y): with ``only_center_face``, restore the face nearest this point
+        instead of the image centre, so the person the pipeline edits is the one
+        restored when a frame shows several.
 
         ``paste_back=False`` returns the restored aligned face (size x size) of the
         first kept face instead (input unchanged when there is none).
         """
         img = _check_image(img_rgb, "GFPGAN image")
         height, width = img.shape[:2]
-        faces = self._faces(img, only_center_face)
+        faces = self._faces(img, only_center_face, near)
         if not faces:
             return img.copy()
         result = img.astype(np.float32) if paste_back else None

@@ -123,8 +123,12 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
         return s3fd.face_boxes(frames, box_detector, pads=tuple(pads), nosmooth=nosmooth,
                                batch_size=options.face_det_batch_size, anchor=anchor)
 
-    def restore_frame(frame: np.ndarray) -> np.ndarray:
-        return gfpgan.enhance(frame, only_center_face=True, paste_back=True) if use_restoration else frame
+    def restore_frame(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """GFPGAN on the face in ``box`` (y1, y2, x1, x2): the edited person, not the one nearest the centre."""
+        if not use_restoration:
+            return frame
+        y1, y2, x1, x2 = box
+        return gfpgan.enhance(frame, only_center_face=True, paste_back=True, near=((x1 + x2) / 2, (y1 + y2) / 2))
 
     def parse_labels(image: np.ndarray) -> np.ndarray:
         if landmark_parser is not None:

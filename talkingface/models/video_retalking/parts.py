@@ -36,7 +36,7 @@ class Parts:
     enet: Any            # (mel (B,1,80,16), img (B,6,384,384), generator) -> pred (B,3,384,384) BGR [0,1]
     enhance_face: Any    # image -> GPEN-enhanced image (same size)
     face_boxes: Any      # (frames, pads, nosmooth) -> (boxes (T,4) y1,y2,x1,x2, missing indices)
-    restore: Any         # frame -> GFPGAN-restored frame (centre face, pasted back)
+    restore: Any         # (frame, box y1,y2,x1,x2) -> GFPGAN-restored frame (the face in box, pasted back)
     parse_labels: Any    # image -> (S,S) face-parsing class labels (19 classes), any size
     blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b near box
     face_blend: Any      # (generated frame, original frame, box, face mask of the box) -> final frame

@@ -325,7 +325,7 @@ class VideoReTalkingPipeline:
         y1, y2, x1, x2 = [int(v) for v in box]
         pasted = frame.copy()
         pasted[y1:y2, x1:x2] = cv2.resize(pred, (x2 - x1, y2 - y1))
-        restored = self.parts.restore(pasted)
+        restored = self.parts.restore(pasted, (y1, y2, x1, x2))
         labels = self.parts.parse_labels(restored[y1:y2, x1:x2])
         size = (x2 - x1, y2 - y1)
         mouth = np.zeros(frame.shape[:2], np.float32)
