@@ -41,3 +41,22 @@ def test_disabled_cache_and_unreadable_entry(tmp_path):
     assert cache.load("crop", {}) is None and cache.misses == ["crop"]  # recomputed, not a crash
     cache.clear()
     assert not cache.folder.exists()
+
+
+def test_scratch_of_a_killed_process_is_removed_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from talkingface.models.video_retalking.cache import _scratch_prefix
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{_scratch_prefix()}{done.stdout.strip()}-abc"  # a process that has exited
+    (dead / "x").mkdir(parents=True)
+    other_host = tmp_path / ".scratch-some-other-host-1-abc"  # might be alive elsewhere: never ours to delete
+    other_host.mkdir()
+    mine = ClipScratch(tmp_path)  # a live process's scratch
+    assert not dead.exists() and other_host.exists() and mine.folder.exists()
+    again = ClipScratch(tmp_path)
+    assert mine.folder.exists()  # still alive: kept
+    again.close()
+    mine.close()

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,17 @@ class ClipScratch:
     """A private folder for one pipeline call's disk-backed arrays, removed by :meth:`close`.
 
     It lives under the cache root when there is one, so that finished stage
-    arrays can be *renamed* into the cache instead of copied.
+    arrays can be *renamed* into the cache instead of copied. Its name carries
+    the host and process id, so folders left by a killed process (SIGKILL, OOM:
+    ``close`` never ran) are found and removed by the next scratch made on that
+    host, while the scratch of live processes (other Ray workers) is left alone.
     """
 
     def __init__(self, root: str | Path | None) -> None:
-        parent = Path(root) if root is not None else None
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix=".scratch-", dir=parent))
+        parent = Path(root) if root is not None else Path(tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_orphaned_scratch(parent)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_scratch_prefix()}{os.getpid()}-", dir=parent))
 
     def empty(self, name: str, shape: tuple[int, ...], dtype: Any = np.uint8) -> np.ndarray:
         """A writable disk-backed array (an ``.npy`` memmap) of ``shape``."""
@@ -66,6 +70,33 @@ class ClipScratch:
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _scratch_prefix() -> str:
+    return f".scratch-{socket.gethostname()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_orphaned_scratch(parent: Path) -> list[Path]:
+    """Remove this host's scratch folders whose process is gone; returns what was removed."""
+    removed = []
+    prefix = _scratch_prefix()
+    for folder in parent.glob(f"{prefix}*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            log.info("removing the scratch folder of a killed run: %s", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 class StageCache:
