@@ -99,26 +99,34 @@ def test_writes_are_atomic(tmp_path):
 
 
 @pytest.mark.parametrize("source_fps", [25, 30])
-def test_disk_backed_read_equals_in_memory_read(tmp_path, source_fps):
-    """``store=``: frames decoded into a memmap on disk, same pixels and rate as the in-memory path."""
+def test_lazy_read_equals_in_memory_read(tmp_path, source_fps):
+    """``lazy=True``: frames decoded on demand, same pixels, rate and length as the in-memory path."""
+    from talkingface.media.video import DecodedFrames
+
     path = tmp_path / "in.mp4"
     write_video(path, _frames(30), fps=source_fps)
     memory = read_video(path)
-    store = tmp_path / "store"
-    disk = read_video(path, store=store, transform=lambda f: f[4:44, 8:56])
-    assert isinstance(disk.frames, np.memmap) and not disk.frames.flags.writeable
-    assert disk.fps == memory.fps == 25 and disk.num_frames == memory.num_frames
-    assert np.array_equal(np.asarray(disk.frames), memory.frames[:, 4:44, 8:56])
-    assert len(list(store.iterdir())) == 1  # the raw decode of a resampled clip is removed
+    lazy = read_video(path, lazy=True, transform=lambda f: f[4:44, 8:56])
+    frames = lazy.frames
+    assert isinstance(frames, DecodedFrames) and not frames[0].flags.writeable
+    assert lazy.fps == memory.fps == 25 and len(frames) == memory.num_frames
+    assert frames.shape == (memory.num_frames, 40, 48, 3)
+    expected = memory.frames[:, 4:44, 8:56]
+    assert np.array_equal(np.asarray(frames), expected)
+    # random access, backwards (decoder restarts), slices, index lists, head()
+    assert np.array_equal(frames[-1], expected[-1]) and np.array_equal(frames[3], expected[3])
+    assert np.array_equal(frames[5:9], expected[5:9]) and np.array_equal(frames[[7, 2]], expected[[7, 2]])
+    head = frames.head(4)
+    assert len(head) == 4 and head.shape[0] == 4 and np.array_equal(np.asarray(head), expected[:4])
+    with pytest.raises(IndexError):
+        head[4]
 
 
-def test_disk_backed_read_of_a_broken_file_leaves_nothing(tmp_path):
+def test_lazy_read_of_a_broken_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 1000)
-    store = tmp_path / "store"
     with pytest.raises(InputMediaError, match="bad.mp4"):
-        read_video(bad, store=store)
-    assert list(store.iterdir()) == []
+        read_video(bad, lazy=True)
 
 
 def test_streaming_writer_batches_and_audio(tmp_path):
@@ -147,3 +155,12 @@ def test_streaming_writer_error_leaves_no_file(tmp_path):
             writer.write(_frames(3))
             writer.write(_frames(3, h=32))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lazy_frames_take_numpy_style_keys(tmp_path):
+    path = tmp_path / "in.mp4"
+    write_video(path, _frames(6), fps=25)
+    expected = read_video(path).frames
+    frames = read_video(path, lazy=True).frames
+    assert np.array_equal(frames[:, 10:, 20:40], expected[:, 10:, 20:40])
+    assert np.array_equal(frames[2, 5:9], expected[2, 5:9])

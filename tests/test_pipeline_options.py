@@ -44,9 +44,9 @@ def _state(frames: np.ndarray, tmp_path: Path) -> ClipState:
 
 
 def test_crop_cuts_the_decoded_frames(pipe, clip, tmp_path, monkeypatch):
-    full, _ = pipe.read(clip, ClipScratch(tmp_path))
+    full, _ = pipe.read(clip)
     monkeypatch.setattr(pipe.options, "crop", (10, -1, 20, 200))
-    cut, _ = pipe.read(clip, ClipScratch(tmp_path))
+    cut, _ = pipe.read(clip)
     assert cut.shape == (full.shape[0], full.shape[1] - 10, 180, 3)
     assert np.array_equal(cut, full[:, 10:, 20:200])
 

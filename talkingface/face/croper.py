@@ -154,18 +154,21 @@ class Croper:
                                "~20-40 px), or zoom in on the face with --crop=top,bottom,left,right")
 
     def crop_clip(self, frames: np.ndarray, out: np.ndarray | None = None) -> ClipCrop:
-        """``out``: a (T, size, size, 3) uint8 array to fill (e.g. disk-backed) instead of a new one."""
-        frames = np.asarray(frames)
+        """``frames``: an array or any frame sequence (``len``, ``shape``, ``frames[i]``), read in order.
+
+        ``out``: a (T, size, size, 3) uint8 array to fill (e.g. disk-backed) instead of a new one.
+        """
         found = self.locate(frames)
         clx, cly, crx, cry = (int(v) for v in found.box)
         lx, ly, rx, ry = (int(v) for v in found.quad)
-        region = frames[:, cly:cry, clx:crx][:, ly:ry, lx:rx]
-        if region.shape[1] == 0 or region.shape[2] == 0:
+        rows, cols = slice(cly + ly, min(cry, cly + ry)), slice(clx + lx, min(crx, clx + rx))
+        height, width = frames.shape[1:3]
+        if len(range(*rows.indices(height))) == 0 or len(range(*cols.indices(width))) == 0:
             raise NoFaceError(f"the face crop of frame {found.frame_index} is empty",
                               hint="the face is cut off by the frame border; use another clip")
         found.crops = np.empty((len(frames), self.size, self.size, 3), np.uint8) if out is None else out
-        for i, face in enumerate(region):
-            found.crops[i] = cv2.resize(np.ascontiguousarray(face), (self.size, self.size))
+        for i in range(len(frames)):
+            found.crops[i] = cv2.resize(np.ascontiguousarray(frames[i][rows, cols]), (self.size, self.size))
         log.info("face crop from frame %d: box %s, quad %s", found.frame_index, found.box.tolist(),
                  np.round(found.quad, 1).tolist())
         return found

@@ -224,7 +224,13 @@ class S3FDDetector:
         reference). Otherwise one person for the whole clip
         (:func:`talkingface.face.select.choose_track`).
         """
-        return _one_per_frame(self.faces(images, batch_size), self.select, np.asarray(images).shape[1:3], anchor)
+        return _one_per_frame(self.faces(images, batch_size), self.select, _frame_size(images), anchor)
+
+
+def _frame_size(images) -> tuple[int, int]:
+    """(height, width) of a frame sequence without materialising it (arrays and lazy clips)."""
+    shape = getattr(images, "shape", None)
+    return tuple(shape[1:3]) if shape is not None else tuple(np.asarray(images[0]).shape[:2])
 
 
 def _one_per_frame(dets: list[np.ndarray], select, frame_size: tuple[int, int], anchor) -> list[Box | None]:
@@ -455,7 +461,7 @@ class DlibBoxDetector:
     def first_faces(self, images: np.ndarray, batch_size: int = 4, anchor=None) -> list[Box | None]:
         if self.select is None and anchor is None:
             return [self.best_box(image) for image in images]
-        return _one_per_frame(self.faces(images), self.select, np.asarray(images).shape[1:3], anchor)
+        return _one_per_frame(self.faces(images), self.select, _frame_size(images), anchor)
 
 
 # --------------------------------------------------------------------------- L-Net face boxes of a clip
@@ -508,7 +514,6 @@ def face_boxes(frames: np.ndarray, detector, pads: Sequence[int] = (0, 20, 0, 0)
     box) the face inside it, one person for the whole clip
     (:mod:`talkingface.face.select`).
     """
-    frames = np.asarray(frames)
     if anchor is None:
         raw = detector.first_faces(frames, batch_size=batch_size)
     else:

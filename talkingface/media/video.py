@@ -140,22 +140,24 @@ def resample_indices(times: list[float] | np.ndarray, source_fps: float, target_
     return np.where(choose_prev, prev, pos)
 
 
-def read_video(path: str | Path, fps: float | None = DEFAULT_FPS, *, store: str | Path | None = None,
+def read_video(path: str | Path, fps: float | None = DEFAULT_FPS, *, lazy: bool = False,
                transform: Callable[[np.ndarray], np.ndarray] | None = None) -> VideoClip:
     """Decode a video (or a still image, as one frame) and resample to ``fps``.
 
     ``fps=None`` keeps the source rate. Rotation metadata is applied, then
-    ``transform`` (e.g. a crop) to each frame. With ``store`` (a folder), the
-    frames are decoded into a disk-backed array there (``np.memmap``) instead of
-    memory, so a long 1080p clip costs disk, not RAM; the caller owns the folder.
+    ``transform`` (e.g. a crop) to each frame. ``lazy=True`` decodes nothing up
+    front but the timestamps: ``frames`` is a :class:`DecodedFrames` that
+    decodes frames as they are asked for, so a long 1080p clip costs neither
+    memory nor disk.
     """
     path = Path(path)
     if is_image(path):
         image = read_image(path)
         frames = (transform(image) if transform is not None else image)[None]
         return VideoClip(np.ascontiguousarray(frames), float(fps or DEFAULT_FPS), path, None, {"image": True})
-    if store is not None:
-        return _read_to_disk(path, fps, Path(store), transform)
+    if lazy:
+        frames = DecodedFrames(path, fps, transform)
+        return VideoClip(frames, frames.fps, path, frames.source_fps, {"rotation": frames.rotation})
     frames, times, source_fps, rotation = _decode(path)
     index, target = _resampling(path, times, source_fps, fps, len(frames))
     if index is not None:
@@ -164,6 +166,104 @@ def read_video(path: str | Path, fps: float | None = DEFAULT_FPS, *, store: str 
     if transform is not None:
         frames = [transform(f) for f in frames]
     return VideoClip(np.stack(frames), target, path, source_fps, {"rotation": rotation})
+
+
+class DecodedFrames:
+    """A clip's frames at ``fps``, decoded on demand: ``len``, ``shape``, ``frames[i]``, ``frames[a:b]``, iteration.
+
+    A first pass reads presentation times only (frames are decoded and
+    dropped); after that, frames come from one forward-running decoder,
+    restarted when an earlier frame is asked for (the pipeline reads the clip
+    front to back a few times, and wraps around when the audio is longer). The
+    last few frames are kept, so neighbouring stages asking for the same frame
+    decode it once. ``np.asarray(frames)`` decodes everything (avoid on long
+    clips).
+    """
+
+    _KEEP = 32  # recently decoded output frames kept
+
+    def __init__(self, path: Path, fps: float | None, transform: Callable[[np.ndarray], np.ndarray] | None,
+                 count: int | None = None, _probe: tuple | None = None) -> None:
+        self.path, self.transform = Path(path), transform
+        if _probe is None:
+            rates: list[float] = []
+            times: list[float] = []
+            first = None
+            for frame, time, rotation in _decoded_frames(self.path, rates.append):
+                if first is None:
+                    first = frame
+                times.append(time)
+            source_fps = rates[0]
+            index, target = _resampling(self.path, times, source_fps, fps, len(times))
+            index = np.arange(len(times)) if index is None else np.asarray(index)
+            frame0 = _apply_rotation(first, rotation) if rotation else first
+            frame0 = transform(frame0) if transform is not None else frame0
+            _probe = (index, target, source_fps, rotation, tuple(frame0.shape))
+        self._index, self.fps, self.source_fps, self.rotation, frame_shape = _probe
+        self._probe = _probe
+        self._count = len(self._index) if count is None else min(count, len(self._index))
+        self.shape = (self._count, *frame_shape)
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 4
+        self._decoder = None
+        self._source_pos = -1  # index of the last source frame the decoder produced
+        self._source_frame: np.ndarray | None = None
+        self._recent: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def head(self, count: int) -> DecodedFrames:
+        """The first ``count`` frames, still lazy (shares the timestamp pass)."""
+        return DecodedFrames(self.path, None, self.transform, count=count, _probe=self._probe)
+
+    def _source(self, wanted: int) -> np.ndarray:
+        if self._decoder is None or wanted < self._source_pos:
+            self._decoder = _decoded_frames(self.path)
+            self._source_pos = -1
+        while self._source_pos < wanted:
+            frame, _, _ = next(self._decoder)
+            self._source_pos += 1
+            self._source_frame = frame
+        return self._source_frame
+
+    def _frame(self, i: int) -> np.ndarray:
+        if not -self._count <= i < self._count:
+            raise IndexError(f"frame {i} of a {self._count}-frame clip")
+        i %= self._count
+        if i not in self._recent:
+            frame = self._source(int(self._index[i]))
+            frame = _apply_rotation(frame, self.rotation) if self.rotation else frame
+            frame = np.ascontiguousarray(self.transform(frame) if self.transform is not None else frame)
+            frame.flags.writeable = False
+            if len(self._recent) >= self._KEEP:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[i] = frame
+        return self._recent[i]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._frame(int(key))
+        if isinstance(key, slice):
+            return self._stack(range(*key.indices(self._count)))
+        if isinstance(key, tuple) and key:  # frames[i, rows, cols] / frames[a:b, rows, cols]
+            picked = self[key[0]]
+            return picked[key[1:]] if isinstance(key[0], (int, np.integer)) else picked[(slice(None), *key[1:])]
+        return self._stack(np.arange(self._count)[key])  # index arrays / lists
+
+    def _stack(self, indices) -> np.ndarray:
+        indices = list(indices)
+        if not indices:
+            return np.empty((0, *self.shape[1:]), np.uint8)
+        return np.stack([self._frame(int(i)) for i in indices])
+
+    def __iter__(self):
+        for i in range(self._count):
+            yield self._frame(i)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self._stack(range(self._count))
+        return out if dtype is None else out.astype(dtype)
 
 
 def _resampling(path: Path, times: list[float], source_fps: float, fps: float | None,
@@ -177,45 +277,6 @@ def _resampling(path: Path, times: list[float], source_fps: float, fps: float | 
                      path.name, source_fps, target, count, len(index))
         return index, target
     return None, target
-
-
-def _read_to_disk(path: Path, fps: float | None, store: Path,
-                  transform: Callable[[np.ndarray], np.ndarray] | None) -> VideoClip:
-    """Decode frame by frame into ``store``: raw source frames first, then (if resampled) the output order."""
-    store.mkdir(parents=True, exist_ok=True)
-    raw_path = store / f"{path.stem}.decoded.u8"
-    rates: list[float] = []
-    times: list[float] = []
-    shape: tuple[int, ...] | None = None
-    rotation = 0
-    try:
-        with open(raw_path, "wb") as raw:
-            for frame, time, rotation in _decoded_frames(path, rates.append):
-                frame = _apply_rotation(frame, rotation) if rotation else frame
-                frame = np.ascontiguousarray(transform(frame) if transform is not None else frame)
-                if shape is None:
-                    shape = frame.shape
-                elif frame.shape != shape:
-                    raise _media_error(path, f"frame {len(times)} is {frame.shape[1]}x{frame.shape[0]}, the "
-                                             f"first was {shape[1]}x{shape[0]} (resolution changes mid-stream)")
-                raw.write(frame.tobytes())
-                times.append(time)
-    except BaseException:
-        raw_path.unlink(missing_ok=True)
-        raise
-    source = np.memmap(raw_path, np.uint8, "r", shape=(len(times), *shape))
-    index, target = _resampling(path, times, rates[0], fps, len(times))
-    if index is None:
-        return VideoClip(source, target, path, rates[0], {"rotation": rotation, "store": str(raw_path)})
-    out_path = store / f"{path.stem}.{target:g}fps.npy"
-    frames = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(index), *shape))
-    for i, j in enumerate(index):
-        frames[i] = source[j]
-    frames.flush()
-    del source
-    raw_path.unlink()
-    return VideoClip(np.load(out_path, mmap_mode="r"), target, path, rates[0],
-                     {"rotation": rotation, "store": str(out_path)})
 
 
 def _is_variable(times: list[float], fps: float) -> bool:

@@ -157,8 +157,12 @@ class VideoReTalkingPipeline:
         return cache
 
     # ------------------------------------------------------------------ stages
-    def read(self, face: Path, scratch: ClipScratch) -> tuple[np.ndarray, float]:
-        """Decoded frames (25 fps, ``crop`` applied), on disk in ``scratch`` rather than in memory."""
+    def read(self, face: Path) -> tuple[np.ndarray, float]:
+        """The clip's frames at 25 fps with ``crop`` applied, decoded on demand (:class:`DecodedFrames`).
+
+        Stages read the clip front to back; nothing holds every frame, in memory
+        or on disk, so a long high-resolution clip costs what a few frames cost.
+        """
         from talkingface.media import read_video
         from talkingface.media.video import is_image
 
@@ -168,14 +172,17 @@ class VideoReTalkingPipeline:
         def crop(frame: np.ndarray) -> np.ndarray:
             return frame[y1:frame.shape[0] if y2 == -1 else y2, x1:frame.shape[1] if x2 == -1 else x2]
 
-        frames = read_video(face, opts.fps, store=scratch.folder, transform=crop).frames
+        frames = read_video(face, opts.fps, lazy=True, transform=crop).frames
         if min(frames.shape[1:3]) < 1:
             raise ConfigError(f"crop={list(opts.crop)} leaves nothing of the {face.name} frames",
                               hint="give --crop=top,bottom,left,right inside the frame (-1: edge)")
+        count = len(frames)
         if opts.max_seconds:
-            frames = frames[: max(1, int(round(opts.max_seconds * opts.fps)))]
+            count = min(count, max(1, int(round(opts.max_seconds * opts.fps))))
         if opts.static or is_image(face):
-            frames = frames[:1]
+            count = 1
+        if count < len(frames):
+            frames = frames.head(count) if hasattr(frames, "head") else frames[:count]
         return frames, opts.fps
 
     def crop_stage(self, state: ClipState) -> dict[str, np.ndarray]:
@@ -354,7 +361,7 @@ class VideoReTalkingPipeline:
         from talkingface.media.video import VideoWriter
 
         with self._stage("read"):
-            frames, fps = self.read(face, scratch)
+            frames, fps = self.read(face)
         self.last_clip_frames = len(frames)
         state = ClipState(frames, fps, self.open_cache(face), scratch)
         with torch.inference_mode():
