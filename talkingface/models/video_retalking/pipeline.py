@@ -103,7 +103,7 @@ class PipelineOptions:
 @dataclass
 class ClipState:
     """What the stages hand each other for one clip."""
-    frames: np.ndarray  # (T, H, W, 3) full frames, RGB, after `crop` (disk-backed)
+    frames: Any  # (T, H, W, 3) full frames, RGB, after `crop`: DecodedFrames (on demand) or an array
     fps: float
     cache: StageCache
     scratch: ClipScratch
@@ -344,9 +344,9 @@ class VideoReTalkingPipeline:
     def __call__(self, face: str | Path, audio: str | Path, outfile: str | Path) -> Path:
         """Lip-sync ``face`` (video or image) to ``audio``; the mp4 is written to ``outfile`` atomically.
 
-        Decoded frames and per-frame stage arrays live on disk (scratch / cache),
-        and output frames are encoded as they are composed, so memory does not
-        grow with the clip length.
+        Input frames are decoded on demand, per-frame stage arrays live on disk
+        (scratch / cache), and output frames are encoded as they are composed, so
+        memory does not grow with the clip length.
         """
         face, audio, outfile = Path(face), Path(audio), Path(outfile)
         self.timings = {}
