@@ -120,7 +120,7 @@ def prepare_audio(item: Item, config: Config) -> Path:
     if info.get("duration"):
         frames = int(round(info["duration"] * fps))
     else:
-        frames = read_video(item.pair.video, fps).num_frames
+        frames = read_video(item.pair.video, fps, lazy=True).num_frames  # counts frames, holds none
     if config.get("max_seconds"):
         frames = min(frames, int(round(config["max_seconds"] * fps)))
     if item.pair.paired and not config.get("max_seconds"):

@@ -23,14 +23,17 @@ class IdentityModel:
         self.config = config
 
     def generate(self, pair: Pair, audio: Path, out_path: Path) -> dict[str, Any]:
-        from talkingface.media import fit_length, load_audio, read_video, samples_for_frames, write_video
+        from talkingface.media import fit_length, load_audio, read_video, samples_for_frames
+        from talkingface.media.video import VideoWriter
 
         fps = float(self.config["fps"])
-        clip = read_video(pair.video, fps)
-        frames = clip.frames
+        frames = read_video(pair.video, fps, lazy=True).frames  # streamed: long clips never sit in memory
+        count = len(frames)
         if self.config.get("max_seconds"):
-            frames = frames[: int(round(self.config["max_seconds"] * fps))]
-        sound = load_audio(audio, int(self.config["sample_rate"]))
-        sound = fit_length(sound, samples_for_frames(len(frames), fps, int(self.config["sample_rate"])), "pad")
-        write_video(out_path, frames, fps, sound, int(self.config["sample_rate"]))
+            count = min(count, int(round(self.config["max_seconds"] * fps)))
+        rate = int(self.config["sample_rate"])
+        sound = fit_length(load_audio(audio, rate), samples_for_frames(count, fps, rate), "pad")
+        with VideoWriter(out_path, fps, sound, rate) as writer:
+            for start in range(0, count, 25):
+                writer.write(frames[start:min(count, start + 25)])
         return {"generated_video": out_path, "real_video": pair.video, "audio": audio}
