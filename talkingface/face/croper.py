@@ -121,14 +121,13 @@ class Croper:
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         """68 dlib points (int-valued float64) of the selected face, or None."""
-        from talkingface.face.landmarks import dlib_rect
+        from talkingface.face.landmarks import dlib_rect, predict_points
 
         image = np.ascontiguousarray(image)
         found = self.face(image)
         if found is None:
             return None
-        shape = self.predictor(image, dlib_rect(found))
-        return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+        return predict_points(self.predictor, image, dlib_rect(found), np.float64)
 
     @staticmethod
     def search_order(num_frames: int) -> list[int]:
@@ -161,14 +160,15 @@ class Croper:
         found = self.locate(frames)
         clx, cly, crx, cry = (int(v) for v in found.box)
         lx, ly, rx, ry = (int(v) for v in found.quad)
-        rows, cols = slice(cly + ly, min(cry, cly + ry)), slice(clx + lx, min(crx, clx + rx))
         height, width = frames.shape[1:3]
-        if len(range(*rows.indices(height))) == 0 or len(range(*cols.indices(width))) == 0:
+        y1, y2 = cly + ly, min(cry, cly + ry, height)
+        x1, x2 = clx + lx, min(crx, clx + rx, width)
+        if y2 <= y1 or x2 <= x1:
             raise NoFaceError(f"the face crop of frame {found.frame_index} is empty",
                               hint="the face is cut off by the frame border; use another clip")
         found.crops = np.empty((len(frames), self.size, self.size, 3), np.uint8) if out is None else out
         for i in range(len(frames)):
-            found.crops[i] = cv2.resize(np.ascontiguousarray(frames[i][rows, cols]), (self.size, self.size))
+            found.crops[i] = cv2.resize(np.ascontiguousarray(frames[i][y1:y2, x1:x2]), (self.size, self.size))
         log.info("face crop from frame %d: box %s, quad %s", found.frame_index, found.box.tolist(),
                  np.round(found.quad, 1).tolist())
         return found

@@ -66,15 +66,14 @@ class LandmarkParser:
         self.landmarks = landmarks  # a DlibLandmarks (its detector and predictor are reused)
 
     def points(self, image: np.ndarray) -> np.ndarray:
-        import dlib
+        from talkingface.face.landmarks import dlib_rect, predict_points
 
         image = np.ascontiguousarray(image)
         found = self.landmarks.points(image)
         if found is not None:
             return found
         h, w = image.shape[:2]
-        shape = self.landmarks.predictor(image, dlib.rectangle(0, 0, w - 1, h - 1))
-        return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+        return predict_points(self.landmarks.predictor, image, dlib_rect((0, 0, w, h)))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return labels_from_landmarks(self.points(image), np.asarray(image).shape[:2])

@@ -52,6 +52,12 @@ def dlib_rect(box: np.ndarray):
     return dlib.rectangle(x1, y1, x2 - 1, y2 - 1)
 
 
+def predict_points(predictor, image: np.ndarray, rect, dtype=np.float32) -> np.ndarray:
+    """dlib's 68 (x, y) points of the face in ``rect`` (a ``dlib.rectangle``) as an array."""
+    shape = predictor(image, rect)
+    return np.array([[p.x, p.y] for p in shape.parts()], dtype)
+
+
 def fill_missing(points: Sequence[np.ndarray | None]) -> tuple[np.ndarray, list[int]]:
     """Stack per-frame (68, 2) landmarks; gaps take the previous (else next) frame's; all-missing -> -1."""
     missing = [i for i, p in enumerate(points) if p is None]
@@ -109,8 +115,7 @@ class DlibLandmarks:
         chosen = pick(dets, self.select, image.shape[:2])
         if chosen is None:
             return None
-        shape = self.predictor(image, dlib_rect(dets[chosen]))
-        return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+        return predict_points(self.predictor, image, dlib_rect(dets[chosen]))
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
         lm, missing = fill_missing([self.points(img) for img in images])

@@ -66,9 +66,11 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def _decoded_frames(path: Path, on_open: Callable[[float], None] | None = None
-                    ) -> Iterator[tuple[np.ndarray, float, int]]:
-    """Yield ``(rgb frame, presentation time in s, rotation)`` one at a time, without holding the clip.
+                    ) -> Iterator[tuple[av.VideoFrame, float, int]]:
+    """Yield ``(decoded frame, presentation time in s, rotation)`` one at a time, without holding the clip.
 
+    Frames stay PyAV frames: :func:`_rgb` converts the ones a caller keeps, so
+    passes that only need timestamps, or skip frames, pay no colour conversion.
     ``on_open(frame_rate)`` is called once the stream is open, before the first frame.
     """
     if not path.is_file():
@@ -90,7 +92,7 @@ def _decoded_frames(path: Path, on_open: Callable[[float], None] | None = None
             for frame in container.decode(stream):
                 time = float(frame.time) if frame.time is not None else count / rate
                 count += 1
-                yield frame.to_ndarray(format="rgb24"), time, int(getattr(frame, "rotation", 0) or 0)
+                yield frame, time, int(getattr(frame, "rotation", 0) or 0)
         except av.error.FFmpegError as exc:
             if not count:
                 raise _media_error(path, f"decoding failed ({exc.strerror or type(exc).__name__})") from None
@@ -107,9 +109,19 @@ def _decode(path: Path) -> tuple[list[np.ndarray], list[float], float, int]:
     times: list[float] = []
     rotation = 0
     for frame, time, rotation in _decoded_frames(path, rates.append):
-        frames.append(frame)
+        frames.append(_rgb(frame))
         times.append(time)
     return frames, times, rates[0], rotation
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
+
+
+def _upright(frame: np.ndarray, rotation: int, transform: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+    """A decoded frame as the caller sees it: display rotation applied, then ``transform``."""
+    frame = _apply_rotation(frame, rotation) if rotation else frame
+    return transform(frame) if transform is not None else frame
 
 
 def _apply_rotation(frame: np.ndarray, rotation: int) -> np.ndarray:
@@ -162,9 +174,8 @@ def read_video(path: str | Path, fps: float | None = DEFAULT_FPS, *, lazy: bool 
     index, target = _resampling(path, times, source_fps, fps, len(frames))
     if index is not None:
         frames = [frames[i] for i in index]
-    frames = [_apply_rotation(f, rotation) for f in frames] if rotation else frames
-    if transform is not None:
-        frames = [transform(f) for f in frames]
+    if rotation or transform is not None:
+        frames = [_upright(f, rotation, transform) for f in frames]
     return VideoClip(np.stack(frames), target, path, source_fps, {"rotation": rotation})
 
 
@@ -196,9 +207,7 @@ class DecodedFrames:
             source_fps = rates[0]
             index, target = _resampling(self.path, times, source_fps, fps, len(times))
             index = np.arange(len(times)) if index is None else np.asarray(index)
-            frame0 = _apply_rotation(first, rotation) if rotation else first
-            frame0 = transform(frame0) if transform is not None else frame0
-            _probe = (index, target, source_fps, rotation, tuple(frame0.shape))
+            _probe = (index, target, source_fps, rotation, tuple(_upright(_rgb(first), rotation, transform).shape))
         self._index, self.fps, self.source_fps, self.rotation, frame_shape = _probe
         self._probe = _probe
         self._count = len(self._index) if count is None else min(count, len(self._index))
@@ -207,7 +216,7 @@ class DecodedFrames:
         self.ndim = 4
         self._decoder = None
         self._source_pos = -1  # index of the last source frame the decoder produced
-        self._source_frame: np.ndarray | None = None
+        self._source_frame: av.VideoFrame | None = None
         self._recent: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -217,7 +226,7 @@ class DecodedFrames:
         """The first ``count`` frames, still lazy (shares the timestamp pass)."""
         return DecodedFrames(self.path, None, self.transform, count=count, _probe=self._probe)
 
-    def _source(self, wanted: int) -> np.ndarray:
+    def _source(self, wanted: int) -> av.VideoFrame:
         if self._decoder is None or wanted < self._source_pos:
             self._decoder = _decoded_frames(self.path)
             self._source_pos = -1
@@ -232,9 +241,8 @@ class DecodedFrames:
             raise IndexError(f"frame {i} of a {self._count}-frame clip")
         i %= self._count
         if i not in self._recent:
-            frame = self._source(int(self._index[i]))
-            frame = _apply_rotation(frame, self.rotation) if self.rotation else frame
-            frame = np.ascontiguousarray(self.transform(frame) if self.transform is not None else frame)
+            frame = np.ascontiguousarray(_upright(_rgb(self._source(int(self._index[i]))), self.rotation,
+                                                  self.transform))
             frame.flags.writeable = False
             if len(self._recent) >= self._KEEP:
                 self._recent.pop(next(iter(self._recent)))

@@ -36,11 +36,12 @@ class DlibFivePointDetector:
         self.predictor = dlib.shape_predictor(str(checkpoint_path("dlib_landmarks")))
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from talkingface.face.landmarks import predict_points
+
         rects = sorted(self.detector(image, 0), key=lambda r: -r.width() * r.height())
         boxes, points = [], []
         for rect in rects:
-            shape = self.predictor(image, rect)
-            lm = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+            lm = predict_points(self.predictor, image, rect)
             boxes.append([rect.left(), rect.top(), rect.right(), rect.bottom(), 1.0])
             points.append(five_points(lm))
         if not boxes:
