@@ -7,9 +7,12 @@ a run (stop before any work, with the exact command to fix it) and every loader
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
+import re
 import shutil
+import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterable
@@ -176,42 +179,113 @@ def verify(names: Iterable[str] | None = None, root: str | Path | None = None) -
             results.append(VerifyResult(name, path, "size-mismatch", f"{size} bytes, expected {spec.size}"))
         elif spec.sha256 is not None and sha256_of(path) != spec.sha256:
             results.append(VerifyResult(name, path, "sha256-mismatch", "content differs from the release"))
+        elif spec.sha256 is None and sha256_prefix(spec) and not sha256_of(path).startswith(sha256_prefix(spec)):
+            results.append(VerifyResult(name, path, "sha256-mismatch",
+                                        f"sha256 does not start with {sha256_prefix(spec)} (the hash in its name)"))
         else:
-            results.append(VerifyResult(name, path, "ok" if spec.sha256 else "unchecked",
-                                        f"{size} bytes" + ("" if spec.sha256 else ", no sha256 known")))
+            checked = "" if spec.sha256 else (f", sha256 prefix {sha256_prefix(spec)} matches"
+                                               if sha256_prefix(spec) else ", no sha256 known")
+            results.append(VerifyResult(name, path, "ok" if spec.sha256 or sha256_prefix(spec) else "unchecked",
+                                        f"{size} bytes{checked}"))
     return results
 
 
-def download(name: str, root: str | Path | None = None, *, timeout: float = 30.0) -> Path:
-    """Fetch one file with a progress bar, resuming a partial ``.part`` download."""
+MIRROR_ENV = "TALKINGFACE_CHECKPOINT_MIRROR"
+_HUB_HASH = re.compile(r"-([0-9a-f]{8,})\.")
+
+
+def mirror_base(configured: str | None = None) -> str | None:
+    """The mirror base URL: the ``checkpoint_mirror`` config key, else the environment variable."""
+    return configured or os.environ.get(MIRROR_ENV) or None
+
+
+def source_url(spec: CheckpointSpec, mirror: str | None = None) -> str:
+    """Where a file is fetched from: ``<mirror>/<file name of the official URL>``, or the official URL."""
+    mirror = mirror_base(mirror)
+    if not mirror:
+        return spec.url
+    return mirror.rstrip("/") + "/" + spec.url.rsplit("/", 1)[-1]
+
+
+def sha256_prefix(spec: CheckpointSpec) -> str | None:
+    """The hash prefix a file name carries (``s3fd-619a316812.pth``), checked the way torch.hub does."""
+    match = _HUB_HASH.search(spec.filename)
+    return match.group(1) if match else None
+
+
+def check_download(spec: CheckpointSpec, path: Path, expected_size: int | None) -> None:
+    """Size (the server's and the manifest's) and sha256 (full or file-name prefix) of a finished download."""
+    size = path.stat().st_size
+    if expected_size is not None and size != expected_size:
+        raise CheckpointError(f"{spec.filename}: the download broke off after {size} of {expected_size} bytes "
+                              "(the size the server announced)",
+                              hint=f"run the same command again: it resumes from the partial file {path}")
+    if spec.size is not None and size != spec.size:
+        path.unlink()
+        raise CheckpointError(f"{spec.filename}: downloaded {size} bytes but the manifest expects {spec.size}; "
+                              "the file was deleted",
+                              hint="the server has another file under this name: check the mirror's copy")
+    digest = None
+    if spec.sha256 is not None or sha256_prefix(spec) is not None:
+        digest = sha256_of(path)
+    if spec.sha256 is not None and digest != spec.sha256:
+        bad = f"sha256 {digest[:16]}... instead of {spec.sha256[:16]}..."
+    elif sha256_prefix(spec) is not None and not digest.startswith(sha256_prefix(spec)):
+        bad = f"sha256 {digest[:16]}... does not start with {sha256_prefix(spec)} (the hash in its file name)"
+    else:
+        return
+    path.unlink()
+    raise CheckpointError(f"{spec.filename}: the downloaded file is corrupt or not the official one ({bad}); "
+                          "it was deleted",
+                          hint="run the command again; if a mirror serves it, check the mirror's copy")
+
+
+def download(name: str, root: str | Path | None = None, *, timeout: float = 30.0, mirror: str | None = None,
+             spec: CheckpointSpec | None = None) -> Path:
+    """Fetch one file into ``<root>/<file>.part`` (resumed when present), check it, then rename it.
+
+    The final name only ever holds a complete, checked file: a corrupt
+    download is deleted, a short one stays ``.part`` for the next attempt.
+    """
     from tqdm import tqdm
 
-    spec = get_spec(name)
+    spec = spec or get_spec(name)
     root = checkpoint_root(root)
     root.mkdir(parents=True, exist_ok=True)
     target = root / spec.filename
     archive = root / (spec.filename + ".zip") if spec.unpack else target
     part = archive.with_name(archive.name + ".part")
+    url = source_url(spec, mirror)
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(spec.url, headers={"Range": f"bytes={have}-"} if have else {})
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the part file is already complete
+            response = None
+        else:
+            raise _download_error(spec, url, target, f"HTTP {exc.code} {exc.reason}") from None
     except Exception as exc:
-        raise CheckpointError(f"cannot download {spec.filename} from {spec.url}: {exc}",
-                              hint=f"download it by hand and place it at {target}") from None
-    with response:
-        if have and response.status != 206:
-            have = 0  # server ignored the range: start over
-        total = response.length + have if response.length is not None else None
-        with open(part, "ab" if have else "wb") as out, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=spec.filename) as bar:
-            while block := response.read(1 << 20):
-                out.write(block)
-                bar.update(len(block))
-    if spec.sha256 is not None and sha256_of(part) != spec.sha256:
-        part.unlink()
-        raise CheckpointError(f"{spec.filename}: downloaded file does not match its sha256",
-                              hint="try again; if it persists the release changed")
+        raise _download_error(spec, url, target, str(getattr(exc, "reason", exc))) from None
+    total = have or None
+    if response is not None:
+        with response:
+            if have and response.status != 206:
+                have = 0  # server ignored the range: start over
+            total = response.length + have if response.length is not None else None
+            if have:
+                log.info("%s: resuming at %d bytes", spec.filename, have)
+            try:
+                with open(part, "ab" if have else "wb") as out, tqdm(
+                        total=total, initial=have, unit="B", unit_scale=True, desc=spec.filename) as bar:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        bar.update(len(block))
+            except (OSError, http.client.HTTPException) as exc:
+                raise CheckpointError(f"{spec.filename}: download from {url} broke off after "
+                                      f"{part.stat().st_size} bytes ({type(exc).__name__})",
+                                      hint=f"run the same command again: it resumes from {part}") from None
+    check_download(spec, part, total)
     if spec.unpack:
         with zipfile.ZipFile(part) as zipped:
             tmp = root / (spec.filename + ".tmp")
@@ -224,3 +298,9 @@ def download(name: str, root: str | Path | None = None, *, timeout: float = 30.0
     else:
         os.replace(part, target)
     return target
+
+
+def _download_error(spec: CheckpointSpec, url: str, target: Path, why: str) -> CheckpointError:
+    return CheckpointError(f"cannot download {spec.filename} from {url}: {why}",
+                           hint=f"behind a firewall, set {MIRROR_ENV} (or --checkpoint_mirror) to a server that "
+                                f"has the file, or download it by hand and place it at {target}")

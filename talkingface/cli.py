@@ -1,7 +1,9 @@
 """Command line: ``run_talkingface.py`` and ``python -m talkingface <command>``.
 
-Any :class:`TalkingFaceError` becomes one paragraph on stderr and exit code 2;
-tracebacks only with ``--debug``.
+Exit codes, the same on every command: 0 done; 2 a user error (one paragraph on
+stderr: what, where, what to do; tracebacks only with ``--debug``); 3 the batch
+finished but some items failed or were not done (the table lists them); 130
+interrupted; 1 a bug.
 """
 from __future__ import annotations
 
@@ -74,27 +76,79 @@ def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def guarded(func: Callable[[list[str]], int], argv: Sequence[str]) -> int:
-    """Run a command; map user errors to exit 2, interrupts to 130, bugs to 1."""
-    debug = "--debug" in argv or "--debug=true" in argv
+#: Exit codes of every command (README "Exit codes").
+EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_ITEMS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+BATCH_INTERRUPTED = "interrupted: finished items are saved; run the same command again to resume"
+_debug = False
+
+
+def wants_debug(argv: Sequence[str]) -> bool:
+    """``--debug`` / ``--debug=true`` / ``--debug true``: the one spelling every command shares."""
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg == "--debug":
+            following = args[i + 1] if i + 1 < len(args) else ""
+            return following.lower() not in ("false", "no", "0", "off")
+        if arg.startswith("--debug="):
+            return parse_cli_value(arg.partition("=")[2]) is True
+    return False
+
+
+def start_command(config: Any) -> None:
+    """Logging and CPU threads from the config: one place, so ``--debug`` means the same on every command."""
+    global _debug
+    _debug = _debug or bool(config.get("debug"))
+    setup_logging("DEBUG" if config.get("debug") else config["log_level"])
+    configure_threads(config)
+
+
+def rename_deprecated(argv: Sequence[str], renames: dict[str, str], command: str) -> list[str]:
+    """Old option spellings keep working, with a warning naming the config key that replaces them."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        new = renames.get(name)
+        if new is None:
+            out.append(arg)
+            continue
+        print(f"warning: `{command} {name}` is deprecated and will be removed; use `{new.split('=')[0]}`"
+              + (f" (here: {new})" if "=" in new else ""), file=sys.stderr)
+        out.append(new if "=" in new else new + eq + value)
+    return out
+
+
+def guarded(func: Callable[[list[str]], int], argv: Sequence[str], interrupted: str = BATCH_INTERRUPTED) -> int:
+    """Run a command; user errors -> 2, failed items -> 3, interrupts -> 130, bugs -> 1."""
+    global _debug
+    _debug = wants_debug(argv)
     try:
         return func(list(argv))
     except TalkingFaceError as exc:
-        if debug:
+        if _debug:
             raise
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"  -> {exc.hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: finished items are saved; run the same command again to resume", file=sys.stderr)
-        return 130
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so plainly, keep the traceback for --debug
-        if debug:
+        if _debug:
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n  -> run again with --debug for the traceback "
               "and report it", file=sys.stderr)
-        return 1
+        return EXIT_BUG
+
+
+def items_exit_code(counts: dict[str, int]) -> int:
+    """0 when every item succeeded; 3 when any failed or was not done, so scripts and CI notice."""
+    if counts.get("failed", 0) or counts.get("skipped", 0):
+        log.error("%d item(s) failed, %d skipped, %d succeeded: exit code %d (see the table above)",
+                  counts.get("failed", 0), counts.get("skipped", 0), counts.get("succeeded", 0), EXIT_ITEMS_FAILED)
+        return EXIT_ITEMS_FAILED
+    return EXIT_OK
 
 
 def _run(argv: list[str]) -> int:
@@ -108,17 +162,12 @@ def _run(argv: list[str]) -> int:
     overrides = parse_overrides(argv)
     config = load_config(overrides.pop("model", None), overrides.pop("dataset", None),
                          overrides.get("config_files") or (), overrides)
-    setup_logging(config["log_level"] if not config["debug"] else "DEBUG")
-    configure_threads(config)
+    start_command(config)
     from talkingface.runner import run
 
     _terminate_as_interrupt()
     results = run(config)
-    counts = results.get("counts", {})
-    if counts and counts.get("succeeded", 0) == 0 and (counts.get("failed", 0) or counts.get("skipped", 0)):
-        log.error("no item succeeded")
-        return 1
-    return 0
+    return items_exit_code(results.get("counts", {}))
 
 
 def _terminate_as_interrupt() -> None:
@@ -139,74 +188,139 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded(_run, sys.argv[1:] if argv is None else argv)
 
 
+def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """argparse for a command's own arguments; every config key is taken by :func:`parse_overrides`.
+
+    ``allow_abbrev=False``: a prefix such as ``--out`` must never be taken for another option.
+    """
+    return argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="Every config key also works here as --key=value (the same name as in "
+                                          "YAML), plus --config_files=a.yaml,b.yaml and --debug;\n"
+                                          "`python run_talkingface.py --help` lists them all.")
+
+
 def _checkpoints(argv: list[str]) -> int:
     from talkingface import checkpoints
 
-    parser = argparse.ArgumentParser(prog="python -m talkingface checkpoints",
-                                     description="official weight files: list, verify, download")
+    argv = rename_deprecated(argv, {"--root": "--checkpoint_dir"}, "checkpoints")
+    parser = command_parser("python -m talkingface checkpoints",
+                            "official weight files: list, verify, download. Without names, verify and download "
+                            "take the files the current config needs (model, metrics, options); --all takes "
+                            "every file.")
     parser.add_argument("action", choices=["list", "verify", "download"])
-    parser.add_argument("names", nargs="*", help="manifest names (default: all)")
-    parser.add_argument("--root", default=None, help="checkpoint folder (default ./checkpoints)")
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    names = args.names or list(checkpoints.MANIFEST)
-    for name in names:
-        checkpoints.get_spec(name)
+    parser.add_argument("names", nargs="*", help="manifest names (default: what the config needs; list: all)")
+    parser.add_argument("--all", action="store_true", help="every file of the manifest")
+    args, rest = parser.parse_known_args(argv)
+    overrides = parse_overrides(rest)
+    config = load_config(overrides.pop("model", None), overrides.pop("dataset", None),
+                         overrides.get("config_files") or (), overrides)
+    start_command(config)
+    root = config["checkpoint_dir"]
+    if args.names:
+        names = list(args.names)
+        for name in names:
+            checkpoints.get_spec(name)
+    elif args.all or args.action == "list":
+        names = list(checkpoints.MANIFEST)
+    else:
+        names = needed_checkpoints(config)
+        print(f"files needed by model={config['model']}, metrics={','.join(config['metrics'])} "
+              f"(--all for every file):", file=sys.stderr)
     if args.action == "list":
         for name in names:
             spec = checkpoints.MANIFEST[name]
             print(f"{name:<15} {spec.filename:<40} {spec.group:<16} {spec.loader}\n{'':<15} {spec.url}")
         return 0
     if args.action == "verify":
-        bad = 0
-        for result in checkpoints.verify(names, args.root):
+        results = checkpoints.verify(names, root)
+        for result in results:
             print(f"{result.status:<16} {result.name:<15} {result.path or '-'}  {result.detail}")
-            bad += result.status not in ("ok", "unchecked")
+        bad = [r.name for r in results if r.status not in ("ok", "unchecked")]
         if bad:
-            print(f"\n{bad} file(s) missing or damaged; fix with:\n  python -m talkingface checkpoints download "
-                  + " ".join(r.name for r in checkpoints.verify(names, args.root)
-                             if r.status not in ("ok", "unchecked")), file=sys.stderr)
-            return 2
-        return 0
-    setup_logging("INFO")
+            print(f"\n{len(bad)} file(s) missing or damaged in {checkpoints.checkpoint_root(root)}; fix with:\n  "
+                  f"{checkpoints.fix_command(bad)}" + (f" --checkpoint_dir={root}" if root != "checkpoints" else ""),
+                  file=sys.stderr)
+            return EXIT_USER
+        return EXIT_OK
+    mirror = checkpoints.mirror_base(config.get("checkpoint_mirror"))
     for name in names:
-        if checkpoints.find_checkpoint(name, args.root) is not None:
+        if checkpoints.find_checkpoint(name, root) is not None:
             print(f"present   {name}")
             continue
-        print(f"download  {name} -> {checkpoints.download(name, args.root)}")
-    return 0
+        print(f"download  {name} -> {checkpoints.download(name, root, mirror=mirror)}")
+    return EXIT_OK
+
+
+def needed_checkpoints(config: Any) -> list[str]:
+    """The files a command with this config loads: the model's (for its options) and the metrics'."""
+    from talkingface import registry, scoring
+
+    names = list(registry.get("model", config["model"]).required_checkpoints(config))
+    names += scoring.required_checkpoints(config)
+    return list(dict.fromkeys(names))
 
 
 def _sample(argv: list[str]) -> int:
+    argv = rename_deprecated(argv, {"--root": "--dataset_root"}, "sample")
+    parser = command_parser("python -m talkingface sample", "rebuild the bundled sample set (needs espeak-ng)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the clips exist")
+    args, rest = parser.parse_known_args(argv)
+    overrides = parse_overrides(rest)
+    config = load_config(None, "video-retalking", overrides.get("config_files") or (), overrides)
+    start_command(config)
     from talkingface.data.sample import make_sample_set
 
-    parser = argparse.ArgumentParser(prog="python -m talkingface sample", description="rebuild the sample set")
-    parser.add_argument("--root", default="dataset/video-retalking")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging("INFO")
-    for path in make_sample_set(args.root, force=args.force):
+    for path in make_sample_set(config["dataset_root"], force=args.force):
         print(path)
-    return 0
+    return EXIT_OK
 
 
+#: name -> (module:function or local function, one line for ``python -m talkingface --help``)
+SUBCOMMANDS: dict[str, str] = {
+    "run": "generate a dataset subset with a model, evaluate it, write a run folder (the default command)",
+    "infer": "re-dub one clip: --face clip.mp4 --audio speech.wav --outfile out.mp4",
+    "evaluate": "score any videos: LSE-C/LSE-D, FID, PSNR/SSIM (--generated, --reference)",
+    "checkpoints": "official weight files: list | verify | download",
+    "sample": "rebuild the bundled sample set (needs espeak-ng)",
+}
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"run": _run, "checkpoints": _checkpoints, "sample": _sample}
+INTERRUPTED = {
+    "infer": "interrupted: no output was written; the stages already done for this clip are cached "
+             "(saved_dir/cache), so the same command continues from there",
+    "evaluate": "interrupted: finished clip scores are saved in the result folder; run the same command "
+                "(same --run_dir) again to resume",
+    "checkpoints": "interrupted: a partial download is kept as <file>.part; the same command resumes it",
+    "sample": "interrupted: run the same command again",
+}
+
+
+def top_help() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["usage: python -m talkingface <command> [--key=value ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in SUBCOMMANDS.items()]
+    lines += ["", "`python -m talkingface <command> --help` describes a command; every config key works on "
+                  "every command as --key=value (`python -m talkingface run --help` lists them).",
+              "No command, or options first, means `run`."]
+    return "\n".join(lines)
 
 
 def module_main(argv: Sequence[str] | None = None) -> int:
     """``python -m talkingface <command>``; no command (or options first) means ``run``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["-h"], ["--help"], ["help"]):
+        print(top_help())
+        return EXIT_OK
     if argv and argv[0] in ("evaluate", "infer"):
         import importlib
 
         module = importlib.import_module(f"talkingface.commands.{argv[0]}")
-        return guarded(module.main, argv[1:])
+        return guarded(module.main, argv[1:], INTERRUPTED[argv[0]])
     if argv and not argv[0].startswith("-"):
         command = COMMANDS.get(argv[0])
         if command is None:
-            print(f"error: unknown command {argv[0]!r}\n  -> commands: run, checkpoints, evaluate, infer, sample",
-                  file=sys.stderr)
-            return 2
-        return guarded(command, argv[1:])
+            print(f"error: unknown command {argv[0]!r}\n  -> commands: {', '.join(SUBCOMMANDS)} "
+                  "(python -m talkingface --help)", file=sys.stderr)
+            return EXIT_USER
+        return guarded(command, argv[1:], INTERRUPTED.get(argv[0], BATCH_INTERRUPTED))
     return guarded(_run, argv)

@@ -42,7 +42,8 @@ class WeightsChoice:
 
 def _release_reachable(timeout: float = 3.0) -> bool:
     try:
-        urllib.request.urlopen(urllib.request.Request(checkpoints.RELEASE, method="HEAD"), timeout=timeout)
+        base = checkpoints.mirror_base() or checkpoints.RELEASE  # a mirror (TALKINGFACE_CHECKPOINT_MIRROR) first
+        urllib.request.urlopen(urllib.request.Request(base, method="HEAD"), timeout=timeout)
         return True
     except Exception:  # offline, DNS failure, HTTP error: all mean "cannot download now"
         return False

@@ -147,8 +147,13 @@ def _merge(config: Config, layer: Mapping[str, Any], where: str) -> None:
 
 def load_config(model: str | None = None, dataset: str | None = None,
                 config_files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None,
-                config_dir: Path = CONFIG_DIR) -> Config:
-    """Resolve the five layers into one checked :class:`Config`."""
+                config_dir: Path = CONFIG_DIR, *, with_dataset: bool = True) -> Config:
+    """Resolve the five layers into one checked :class:`Config`.
+
+    ``with_dataset=False`` leaves the dataset layer out (``infer``, ``evaluate``
+    without ``--dataset``): a dataset's settings, such as the sample set's
+    ``max_seconds: 0.6``, must never change what a user's own clip becomes.
+    """
     overrides = dict(overrides or {})
     config = Config()
     _merge(config, read_yaml(config_dir / "overall.yaml"), "overall.yaml")
@@ -156,6 +161,8 @@ def load_config(model: str | None = None, dataset: str | None = None,
     dataset = dataset or overrides.get("dataset") or config["dataset"]
     config["model"], config["dataset"] = model, dataset
     for sub, name in (("model", model), ("dataset", dataset)):
+        if sub == "dataset" and not with_dataset:
+            continue
         path = config_dir / sub / f"{name}.yaml"
         if path.is_file():
             _merge(config, read_yaml(path), f"{sub}/{name}.yaml")

@@ -26,13 +26,15 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("model", "str", "model name from the registry"),
     Key("dataset", "str", "dataset name from the registry"),
     Key("config_files", "list[str]", "extra YAML files layered after the dataset config"),
-    Key("device", "str", "auto | cpu | cuda | cuda:N | mps"),
+    Key("device", "str", "auto | cpu | cuda | cuda:N | mps", pattern=r"auto|cpu|cuda|cuda:[0-9]+|mps"),
     Key("num_threads", "int", "CPU threads per process for torch and OpenCV (0: their default, one per core; "
                               "Ray workers use 1)", minimum=0),
     Key("seed", "int", "seed for pairing and seeded weights", minimum=0),
     Key("weights", "str", "official: the release files (missing -> error); seeded: deterministic test weights; "
                           "auto: official if present, else seeded with a banner", choices=("official", "seeded", "auto")),
     Key("checkpoint_dir", "path", "folder with the official checkpoint files"),
+    Key("checkpoint_mirror", "str", "base URL that serves the checkpoint files by file name, used instead of "
+                                    "their official URLs (also TALKINGFACE_CHECKPOINT_MIRROR)", nullable=True),
     Key("saved_dir", "path", "where run folders are created"),
     Key("run_dir", "path", "reuse this run folder (resume) instead of a new timestamped one", nullable=True),
     Key("resume", "bool", "skip items whose result already exists in the run folder"),
