@@ -16,7 +16,6 @@ from typing import Any
 from talkingface.config import describe_keys, load_config, parse_cli_value
 from talkingface.config.schema import KEYS
 from talkingface.errors import ConfigError, TalkingFaceError
-from talkingface.execution import configure_threads
 from talkingface.logs import setup_logging
 
 log = logging.getLogger("talkingface")
@@ -96,11 +95,14 @@ def wants_debug(argv: Sequence[str]) -> bool:
 
 
 def start_command(config: Any) -> None:
-    """Logging and CPU threads from the config: one place, so ``--debug`` means the same on every command."""
+    """Logging from the config, in one place, so ``--debug`` means the same on every command.
+
+    CPU threads are set later (:func:`~talkingface.execution.configure_threads` imports torch), once the
+    pre-flight checks have passed.
+    """
     global _debug
     _debug = _debug or bool(config.get("debug"))
     setup_logging("DEBUG" if config.get("debug") else config["log_level"])
-    configure_threads(config)
 
 
 def rename_deprecated(argv: Sequence[str], renames: dict[str, str], command: str) -> list[str]:

@@ -178,33 +178,56 @@ def write_run_meta(run_dir: Path, config: Config, status: str, extra: dict[str, 
     atomic_write_json(run_dir / "run.json", meta)
 
 
-def run(config: Config) -> dict[str, Any]:
-    """The whole flow; returns the results dict that was written to results.json."""
-    from talkingface.report import write_results
-    from talkingface.weights_mode import SEEDED_BANNER
+def preflight(config: Config) -> tuple[Path, bool, list[Pair], Any, list[str]]:
+    """Everything that can be wrong before any work, checked without creating a file or importing torch.
 
+    Returns the run folder (not created yet), whether it is resumed, the pairs,
+    the model class and the checkpoint names the run loads.
+    """
+    from talkingface import scoring
+    from talkingface import preflight as check
+
+    flag = "run_dir" if config.get("run_dir") else "saved_dir"
+    check.check_output_dir(config.get("run_dir") or config["saved_dir"], flag)
     run_dir, resumed = resolve_run_dir(config)
+    dataset = registry.get("dataset", config["dataset"])(config)
+    pairs = dataset.pairs()
+    model_cls = registry.get("model", config["model"])
+    names = list(model_cls.required_checkpoints(config)) if config["stage"] != "evaluate" else []
+    if config["stage"] != "generate":
+        names += scoring.required_checkpoints(config)
+    check.check_checkpoints(config, names)
+    check.check_device(config["device"])
+    return run_dir, resumed, pairs, model_cls, names
+
+
+def run(config: Config) -> dict[str, Any]:
+    """The whole flow; returns the results dict that was written to results.json.
+
+    The run folder is created only once the pre-flight has passed, so a run
+    that stops on bad input leaves nothing a later run could take for its own.
+    """
+    from talkingface.execution import configure_threads
+    from talkingface.report import write_results
+
+    run_dir, resumed, pairs, model_cls, names = preflight(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     log_to_file(run_dir / "run.log")
     log.info("%s run folder %s", "resuming" if resumed else "new", run_dir)
     if resumed:
         remove_stale_temporaries(run_dir)
     atomic_write_text(run_dir / "config.yaml", config.to_yaml())
-
-    dataset = registry.get("dataset", config["dataset"])(config)
-    pairs = dataset.pairs()
     atomic_write_json(run_dir / "pairs.json", [p.to_dict() for p in pairs])
     log.info("%d %s pair(s) from dataset %s", len(pairs), config["pairing"], config["dataset"])
     items = [Item(p, run_dir) for p in pairs]
+    configure_threads(config)
 
-    model_cls = registry.get("model", config["model"])
     from talkingface import scoring
-    from talkingface.weights_mode import choose_weights
+    from talkingface.checkpoints import MIRROR_ENV
+    from talkingface.weights_mode import SEEDED_BANNER, choose_weights
 
-    names = model_cls.required_checkpoints(config) if config["stage"] != "evaluate" else []
-    if config["stage"] != "generate":
-        names += scoring.required_checkpoints(config)
-    # pre-flight: stops before any work when files are missing
+    if config.get("checkpoint_mirror"):  # weights=auto downloads through the configured mirror
+        os.environ[MIRROR_ENV] = str(config["checkpoint_mirror"])
     weights = choose_weights(config["weights"], names, config["checkpoint_dir"], int(config["seed"]))
     extra = {"weights": weights.describe()}
     write_run_meta(run_dir, config, "running", extra)

@@ -41,7 +41,13 @@ def required_checkpoints(config: Config) -> list[str]:
     names: list[str] = []
     for metric in config.get("metrics", []):
         names += METRIC_CHECKPOINTS.get(metric, [])
-    if "lse" in config.get("metrics", []) and config.get("lse_crop") == "face" and config.get("lse_detector") == "s3fd":
+    # every metric that scores face crops finds them with `lse_detector`: S3FD needs its file
+    # (PSNR/SSIM crop only in the paired setting; unpaired they are not applicable)
+    crop_key = {"lse": "lse_crop", "fid": "fid_crop"}
+    if config.get("pairing") == "paired":
+        crop_key.update(psnr="fidelity_crop", ssim="fidelity_crop")
+    if config.get("lse_detector") == "s3fd" and any(config.get(crop_key.get(m, ""), "frame") == "face"
+                                                     for m in config.get("metrics", [])):
         names.append("syncnet_s3fd")
     return names
 

@@ -57,7 +57,7 @@ def test_ray_two_workers_match_in_process(tmp_path):
 
 def test_failing_item_is_recorded_and_batch_goes_on(tmp_path):
     root = _folder_dataset(tmp_path, copies=1, corrupt=True)
-    assert main(_args(tmp_path, root, "--max_retries=2")) == 0
+    assert main(_args(tmp_path, root, "--max_retries=2")) == 3  # the batch goes on, and its exit code says so
     (run_dir,) = tmp_path.glob("identity-*")
     results = json.loads((run_dir / "results.json").read_text())
     # the broken clip fails both as a face video and as another pair's audio; the rest go on
@@ -132,9 +132,9 @@ def test_ray_evaluation_matches_in_process_and_resumes(tmp_path, monkeypatch):
     try:
         assert main(_args(saved, root, f"--run_dir={run_b}", "--stage=evaluate", "--num_workers=2", *EVAL_ARGS)) == 0
         out_ray = tmp_path / "cli_ray"
-        cli = ["evaluate", "--generated", str(run_a / "videos"), "--reference", str(run_a / "videos"), "--paired",
+        cli = ["evaluate", "--generated", str(run_a / "videos"), "--reference", str(run_a / "videos"), "--pairing=paired",
                "--metrics=psnr,ssim", "--fidelity_crop=frame", "--plots=false"]
-        assert module_main([*cli, f"--out={out_ray}", "--num_workers", "2"]) == 0
+        assert module_main([*cli, f"--run_dir={out_ray}", "--num_workers", "2"]) == 0
     finally:
         shutdown()
     a = json.loads((run_a / "results.json").read_text())
@@ -159,7 +159,7 @@ def test_ray_evaluation_matches_in_process_and_resumes(tmp_path, monkeypatch):
 
     # the evaluate command fans out the same way
     out_local = tmp_path / "cli_local"
-    assert module_main([*cli, f"--out={out_local}"]) == 0
+    assert module_main([*cli, f"--run_dir={out_local}"]) == 0
     cli_local = json.loads((out_local / "results.json").read_text())
     cli_ray = json.loads((out_ray / "results.json").read_text())
     assert cli_local["aggregate"] == cli_ray["aggregate"] and cli_ray["aggregate"]["SSIM"]["mean"] == 1.0

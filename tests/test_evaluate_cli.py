@@ -7,11 +7,13 @@ import pytest
 from talkingface.cli import module_main
 
 SAMPLE = Path(__file__).resolve().parent.parent / "dataset" / "video-retalking"
+# the sample clips are 256x256 face crops: the sample dataset layer scores whole frames
+EVALUATE = ("evaluate", "--dataset=video-retalking")
 
 
 def test_paired_fidelity_on_identical_videos(tmp_path, capsys):
-    code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--paired",
-                        "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
+    code = module_main([*EVALUATE, "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--pairing=paired",
+                        "--metrics=psnr,ssim", f"--run_dir={tmp_path}", "--plots=false"])
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["aggregate"]["SSIM"]["mean"] == pytest.approx(1.0)
@@ -21,8 +23,8 @@ def test_paired_fidelity_on_identical_videos(tmp_path, capsys):
 
 
 def test_unpaired_fidelity_is_not_a_number(tmp_path):
-    code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE),
-                        "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
+    code = module_main([*EVALUATE, "--generated", str(SAMPLE), "--reference", str(SAMPLE),
+                        "--metrics=psnr,ssim", f"--run_dir={tmp_path}", "--plots=false"])
     results = json.loads((tmp_path / "results.json").read_text())
     assert code == 0
     assert results["aggregate"]["PSNR (dB)"]["mean"] is None
@@ -33,15 +35,15 @@ def test_reference_names_must_match(tmp_path, capsys):
     other = tmp_path / "refs"
     other.mkdir()
     shutil.copy(SAMPLE / "astronaut_a.mp4", other / "someone_else.mp4")
-    code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(other), f"--out={tmp_path}/o"])
+    code = module_main([*EVALUATE, "--generated", str(SAMPLE), "--reference", str(other), f"--run_dir={tmp_path}/o"])
     assert code == 2
     assert "no reference video named astronaut_a" in capsys.readouterr().err
 
 
 def test_lse_report_with_seeded_syncnet(tmp_path):
-    code = module_main(["evaluate", "--generated", str(SAMPLE / "astronaut_b.mp4"), "--reference", str(SAMPLE),
+    code = module_main([*EVALUATE, "--generated", str(SAMPLE / "astronaut_b.mp4"), "--reference", str(SAMPLE),
                         "--metrics=lse", "--weights=seeded", "--lse_detector=dlib", "--lse_min_track=25",
-                        f"--out={tmp_path}"])
+                        f"--run_dir={tmp_path}"])
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     row = results["per_clip"][0]
@@ -52,7 +54,7 @@ def test_lse_report_with_seeded_syncnet(tmp_path):
 
 
 def test_same_out_folder_resumes_per_clip_scores(tmp_path, caplog):
-    base = ["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--paired", f"--out={tmp_path}",
+    base = [*EVALUATE, "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--pairing=paired", f"--run_dir={tmp_path}",
             "--plots=false"]
     argv = [*base, "--metrics=psnr,ssim", "--fidelity_crop=frame"]
     assert module_main(argv) == 0
@@ -72,7 +74,7 @@ def test_same_out_folder_resumes_per_clip_scores(tmp_path, caplog):
 
 def test_help_names_the_ray_options(capsys):
     with pytest.raises(SystemExit):
-        module_main(["evaluate", "--help"])
+        module_main([*EVALUATE, "--help"])
     out = capsys.readouterr().out
     assert "--num_workers" in out and "--ray_address" in out
 
@@ -85,7 +87,7 @@ def test_in_process_scoring_never_imports_ray(tmp_path):
         "import sys\n"
         "from talkingface.cli import module_main\n"
         f"assert module_main(['evaluate', '--generated', {str(SAMPLE / 'astronaut_a.mp4')!r}, '--reference', "
-        f"{str(SAMPLE)!r}, '--paired', '--metrics=psnr', '--fidelity_crop=frame', '--out={tmp_path}', "
+        f"{str(SAMPLE)!r}, '--pairing=paired', '--metrics=psnr', '--fidelity_crop=frame', '--run_dir={tmp_path}', "
         "'--plots=false', '--num_workers=0']) == 0\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )

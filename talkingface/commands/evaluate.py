@@ -10,11 +10,13 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from talkingface.cli import parse_overrides
+from typing import Any
+
+from talkingface.cli import command_parser, items_exit_code, parse_overrides, rename_deprecated, start_command
 from talkingface.config import load_config
 from talkingface.errors import DatasetError
 from talkingface.execution import configure_threads
-from talkingface.logs import log_to_file, setup_logging
+from talkingface.logs import log_to_file
 
 log = logging.getLogger("talkingface")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -41,45 +43,22 @@ def collect(spec: str, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkingface evaluate",
-                                     description="LSE-C/LSE-D, FID, PSNR/SSIM on any videos",
-                                     epilog="config keys also work as --key=value (e.g. --lse_crop=frame)")
+    argv = rename_deprecated(argv, {"--out": "--run_dir", "--paired": "--pairing=paired"}, "evaluate")
+    parser = command_parser("python -m talkingface evaluate", "LSE-C/LSE-D, FID, PSNR/SSIM on any videos. "
+                            "Results go to --run_dir (default saved_dir/evaluate-<time>); the same --run_dir "
+                            "resumes. --pairing=paired: references are ground truth (enables PSNR/SSIM). "
+                            "--num_workers=N scores on N Ray actors; --ray_address joins a cluster.")
     parser.add_argument("--generated", required=True, help="folder / list file / video to score")
     parser.add_argument("--reference", default=None, help="reference videos, matched by file name (FID, PSNR/SSIM)")
     parser.add_argument("--audio", default=None, help="driving audio matched by name (default: each video's sound)")
-    parser.add_argument("--paired", action="store_true", help="references are ground truth (enables PSNR/SSIM)")
-    parser.add_argument("--out", default=None, help="result folder (default saved/evaluate-<time>)")
-    parser.add_argument("--dataset", default=None, help="dataset config to take defaults from (e.g. lrs2)")
-    parser.add_argument("--num_workers", type=int, default=None,
-                        help="score on N Ray actors, each loading the metric networks once (default 0: in-process)")
-    parser.add_argument("--ray_address", default=None, help="join a Ray cluster (auto | ray://host:10001)")
-    parser.add_argument("--config_files", default="")
-    parser.add_argument("--debug", action="store_true")
     args, rest = parser.parse_known_args(argv)
     overrides = parse_overrides(rest)
-    if args.paired:
-        overrides["pairing"] = "paired"
-    for key in ("num_workers", "ray_address"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    config = load_config(None, args.dataset, [p for p in args.config_files.split(",") if p], overrides)
-    setup_logging("DEBUG" if args.debug else config["log_level"])
+    dataset = overrides.pop("dataset", None)
+    config = load_config(None, dataset, overrides.get("config_files") or (), overrides,
+                         with_dataset=dataset is not None)
+    start_command(config)
+    items, out = preflight(config, args)
     configure_threads(config)
-    generated = collect(args.generated, VIDEO_SUFFIXES, "generated")
-    references = collect(args.reference, VIDEO_SUFFIXES, "reference") if args.reference else {}
-    audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}
-    items = []
-    from talkingface.evaluation.base import EvalItem
-
-    for name, video in generated.items():
-        if references and name not in references:
-            raise DatasetError(f"no reference video named {name}.* for {video}",
-                               hint="reference files must have the same names as the generated ones")
-        if audios and name not in audios:
-            raise DatasetError(f"no audio named {name}.* for {video}", hint="audio files must match video names")
-        items.append(EvalItem(name, video, references.get(name), audios.get(name, video),
-                              config["pairing"] == "paired"))
-    out = Path(args.out) if args.out else Path(config["saved_dir"]) / f"evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     log_to_file(out / "run.log")
     from talkingface import scoring
@@ -89,7 +68,7 @@ def main(argv: list[str]) -> int:
 
     weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
                              int(config["seed"]))
-    # per-clip scores land in <out>/scores as they finish: the same command with the same --out resumes
+    # per-clip scores land in <out>/scores as they finish: the same command with the same --run_dir resumes
     rows, aggregate = scoring.score_tasks([ScoreTask.from_eval_item(item) for item in items],
                                           scoring.eval_config(config, weights), store=ScoreStore(out / "scores"),
                                           plots_dir=out / "plots" if config["plots"] else None)
@@ -106,4 +85,46 @@ def main(argv: list[str]) -> int:
 
         results["WARNING"] = SEEDED_BANNER
     write_results(out, results, config)
-    return 1 if aggregate.get("clips", {}).get("all_failed") else 0
+    return items_exit_code(results["counts"])
+
+
+def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
+    """Inputs matched and probed, the result folder writable, metrics that can run, weights present:
+    all before torch is imported or the result folder is created."""
+    from talkingface import preflight as check
+    from talkingface import scoring
+    from talkingface.evaluation.base import EvalItem
+
+    generated = collect(args.generated, VIDEO_SUFFIXES, "generated")
+    references = collect(args.reference, VIDEO_SUFFIXES, "reference") if args.reference else {}
+    audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}
+    if not references:
+        dropped = [m for m in config["metrics"] if m != "lse"]
+        if dropped:
+            log.info("no --reference: scoring %s only (%s need reference videos)",
+                     "lse" if "lse" in config["metrics"] else "nothing", ", ".join(dropped))
+            config["metrics"] = [m for m in config["metrics"] if m == "lse"]
+        if not config["metrics"]:
+            raise DatasetError(f"--metrics={','.join(dropped)} need reference videos and no --reference was given",
+                               hint="add --reference=<folder of the original videos>, or --metrics=lse")
+    items = []
+    for name, video in generated.items():
+        if references and name not in references:
+            raise DatasetError(f"no reference video named {name}.* for {video}",
+                               hint="reference files must have the same names as the generated ones")
+        if audios and name not in audios:
+            raise DatasetError(f"no audio named {name}.* for {video}", hint="audio files must match video names")
+        needs_sound = "lse" in config["metrics"] and name not in audios
+        check.check_media(video, "generated", video=True, audio=needs_sound)
+        if name in references:
+            check.check_media(references[name], "reference", video=True)
+        if name in audios:
+            check.check_media(audios[name], "audio", audio=True)
+        items.append(EvalItem(name, video, references.get(name), audios.get(name, video),
+                              config["pairing"] == "paired"))
+    out = (Path(config["run_dir"]) if config.get("run_dir")
+           else Path(config["saved_dir"]) / f"evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    check.check_output_dir(out, "run_dir" if config.get("run_dir") else "saved_dir")
+    check.check_checkpoints(config, scoring.required_checkpoints(config))
+    check.check_device(config["device"])
+    return items, out

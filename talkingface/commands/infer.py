@@ -6,17 +6,15 @@ with a :class:`NoFaceError` naming the clip (exit code 2).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from talkingface.cli import parse_overrides
+from talkingface.cli import command_parser, parse_overrides, start_command
 from talkingface.config import load_config
 from talkingface.errors import ConfigError, NoFaceError
 from talkingface.execution import configure_threads
-from talkingface.logs import setup_logging
 
 log = logging.getLogger("talkingface")
 
@@ -48,26 +46,54 @@ class CropFirstParts:
         return getattr(self._parts, name)
 
 
+def infer_config(rest: list[str]) -> Any:
+    """The config of ``infer``: overall < model < --config_files < command line, never a dataset layer.
+
+    A dataset's settings describe that dataset (the sample set cuts its clips
+    to 0.6 s); on a user's own clip they would silently change the result.
+    """
+    overrides = parse_overrides(rest)
+    if "dataset" in overrides:
+        raise ConfigError("infer takes no dataset: it re-dubs the one clip given by --face",
+                          hint="drop --dataset (`python run_talkingface.py -d ...` runs a dataset)")
+    config = load_config(overrides.pop("model", "video_retalking"), None, overrides.get("config_files") or (),
+                         overrides, with_dataset=False)
+    if config["model"] != "video_retalking":
+        raise ConfigError(f"infer runs the video_retalking pipeline, not {config['model']!r}",
+                          hint="drop --model, or use `python run_talkingface.py -m identity` for the baseline")
+    return config
+
+
+def preflight(config: Any, face: Path, audio: Path, outfile: Path) -> None:
+    """Every input, output and setting checked in about a second, before torch or a network is loaded."""
+    from talkingface import preflight as check
+    from talkingface.models.video_retalking.model import VideoReTalking
+
+    check.check_media(face, "face", video=True, image_ok=True)
+    check.check_media(audio, "audio", audio=True)
+    check.check_output_file(outfile, "outfile")
+    expression = str(config.get("expression") or "neutral")
+    if expression not in ("neutral", "smile"):
+        check.check_media(Path(expression), "expression", video=True, image_ok=True)
+    if config.get("up_face", "original") != "original":
+        raise ConfigError(f"up_face={config['up_face']!r} is not supported",
+                          hint="the GANimation upper-face edit is not implemented; use up_face=original")
+    cache = config.get("cache_dir") or str(Path(config["saved_dir"]) / "cache")
+    check.check_output_dir(cache, "cache_dir" if config.get("cache_dir") else "saved_dir")
+    check.check_checkpoints(config, VideoReTalking.required_checkpoints(config))
+    check.check_device(config["device"])
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkingface infer",
-                                     description="lip-sync one face video (or image) to an audio file",
-                                     epilog="any config key also works as --key=value (see run_talkingface.py --help)")
+    parser = command_parser("python -m talkingface infer", "lip-sync one face video (or image) to an audio file")
     parser.add_argument("--face", required=True, help="video or image with the face")
     parser.add_argument("--audio", required=True, help="speech: wav/mp3/m4a or a video with sound")
-    parser.add_argument("--outfile", required=True, help="output mp4")
-    parser.add_argument("--expression", default=None, help="neutral | smile | path to an image")
-    parser.add_argument("--config_files", default="", help="extra YAML layers, comma separated")
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--outfile", required=True, help="output .mp4 file")
     args, rest = parser.parse_known_args(argv)
-    overrides = parse_overrides(rest)
-    if args.expression is not None:
-        overrides["expression"] = args.expression
-    files = [p for p in args.config_files.split(",") if p]
-    config = load_config(overrides.pop("model", "video_retalking"), overrides.pop("dataset", None), files,
-                         overrides)
-    if config["model"] != "video_retalking":
-        raise ConfigError(f"infer runs the video_retalking pipeline, not {config['model']!r}")
-    setup_logging("DEBUG" if args.debug or config["debug"] else config["log_level"])
+    config = infer_config(rest)
+    start_command(config)
+    face, audio, outfile = Path(args.face), Path(args.audio), Path(args.outfile)
+    preflight(config, face, audio, outfile)
     configure_threads(config)
 
     from talkingface.models.video_retalking.model import VideoReTalking
@@ -79,7 +105,7 @@ def main(argv: list[str]) -> int:
     options = PipelineOptions.from_config(config, weights)
     pipeline = VideoReTalkingPipeline(CropFirstParts(config, weights, options), options)
     try:
-        out = pipeline(face=Path(args.face), audio=Path(args.audio), outfile=Path(args.outfile))
+        out = pipeline(face=face, audio=audio, outfile=outfile)
     except NoFaceError as exc:
         raise NoFaceError(f"{args.face}: {exc.message}", hint=exc.hint) from exc
     print(out)
