@@ -8,6 +8,7 @@ reqs=requirements.txt
 [[ "${1:-}" == "--dev" ]] && reqs=requirements-dev.txt
 stamp=.venv/.installed-$(cat requirements.txt "$reqs" | sha256sum | cut -c1-16)
 if [[ -f "$stamp" ]]; then
+  echo "already installed: .venv matches $reqs (nothing to do; delete $stamp to force a reinstall)"
   exit 0
 fi
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv

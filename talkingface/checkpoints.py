@@ -164,7 +164,7 @@ class VerifyResult:
 
 def verify(names: Iterable[str] | None = None, root: str | Path | None = None) -> list[VerifyResult]:
     results = []
-    for name in (names or MANIFEST):
+    for name in (MANIFEST if names is None else names):
         spec = get_spec(name)
         path = find_checkpoint(name, root)
         if path is None:

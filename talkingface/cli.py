@@ -227,8 +227,8 @@ def _checkpoints(argv: list[str]) -> int:
         names = list(checkpoints.MANIFEST)
     else:
         names = needed_checkpoints(config)
-        print(f"files needed by model={config['model']}, metrics={','.join(config['metrics'])} "
-              f"(--all for every file):", file=sys.stderr)
+        print(f"{len(names)} file(s) needed by model={config['model']}, metrics={','.join(config['metrics'])} "
+              f"and their options (--all for every file)", file=sys.stderr)
     if args.action == "list":
         for name in names:
             spec = checkpoints.MANIFEST[name]

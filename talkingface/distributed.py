@@ -35,9 +35,11 @@ def init_ray(config: Config) -> Any:
         log.info("joining Ray cluster at %s", address)
         ray.init(address=address, **kwargs)
     else:
-        workers = int(config["num_workers"])
-        log.info("starting a local Ray with %d worker(s)", workers)
-        ray.init(num_cpus=max(workers, 1), **kwargs)
+        # one CPU slot per core at most: more workers than cores only slow each other down
+        cores = os.cpu_count() or 1
+        slots = max(1, min(int(config["num_workers"]), cores))
+        log.info("starting a local Ray (%d CPU slot(s) on %d core(s))", slots, cores)
+        ray.init(num_cpus=slots, **kwargs)
     return ray
 
 
@@ -135,15 +137,22 @@ def _actor_count(ray: Any, config: Config, tasks: int, num_gpus: float) -> int:
     fits = int(resources.get("CPU", count))
     if num_gpus > 0:
         fits = min(fits, int(resources.get("GPU", 0) // num_gpus))
-    if fits < count:
-        log.warning("the Ray cluster has room for %d worker(s) (CPU %s, GPU %s, %s GPU per worker), not %d",
-                    fits, resources.get("CPU"), resources.get("GPU", 0), num_gpus, count)
-        if fits < 1:
-            from talkingface.errors import ConfigError
+    room = (f"room for {fits} on the cluster: CPU {resources.get('CPU')}, GPU {resources.get('GPU', 0)}, "
+            f"{num_gpus:g} GPU per worker")
+    if fits < 1:
+        from talkingface.errors import ConfigError
 
-            raise ConfigError("no Ray worker fits on this cluster",
-                              hint="lower --num_gpus_per_worker (e.g. 0.5 to share a GPU) or add nodes")
-    return max(1, min(count, fits))
+        raise ConfigError(f"no Ray worker fits on this cluster ({room})",
+                          hint="lower --num_gpus_per_worker (e.g. 0.5 to share a GPU) or add nodes")
+    final = max(1, min(count, fits))
+    requested = int(config["num_workers"])
+    if final < requested:
+        why = [f"{tasks} item(s) to do"] if final == tasks else []
+        why += [room] if final == fits else []
+        log.warning("--num_workers=%d: running %d worker(s) (%s)", requested, final, ", ".join(why))
+    else:
+        log.info("running %d Ray worker(s)", final)
+    return final
 
 
 def fan_out(ray: Any, actors: list, tasks: list, call: Callable[[Any, Any], Any], desc: str,

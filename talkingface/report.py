@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,32 +49,55 @@ def metric_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def results_csv(results: dict[str, Any]) -> str:
-    rows = list(results.get("per_clip", []))
+#: per-clip columns that hold file paths: written relative to the run folder (the folder of results.csv)
+PATH_COLUMNS = ("generated", "reference", "audio", "generated_video", "real_video", "lse_plot")
+#: aggregate table label -> the per-clip column the MEAN / STD rows put it in
+AGGREGATE_COLUMNS = {"LSE-D (lower is better)": "lse_d", "LSE-C (higher is better)": "lse_c", "FID": "fid",
+                     "PSNR (dB)": "psnr", "SSIM": "ssim"}
+
+
+def _relative(value: Any, run_dir: Path | None) -> Any:
+    if run_dir is None or not isinstance(value, str) or not value:
+        return value
+    return os.path.relpath(os.path.abspath(value), os.path.abspath(run_dir))
+
+
+def results_csv(results: dict[str, Any], run_dir: str | Path | None = None) -> str:
+    """One row per clip, then MEAN and STD rows in the same columns (the metric's own column).
+
+    Paths are relative to ``run_dir`` (where results.csv lives), whatever
+    mixture of relative and absolute paths the records hold.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else None
+    rows = [{k: (_relative(v, run_dir) if k in PATH_COLUMNS else v) for k, v in row.items()
+             if not isinstance(v, (dict, list))} for row in results.get("per_clip", [])]
+    stats: dict[str, dict[str, Any]] = {"MEAN": {"id": "MEAN", "status": "aggregate"},
+                                        "STD": {"id": "STD", "status": "aggregate"}}
     for name, agg in results.get("aggregate", {}).items():
         if isinstance(agg, dict):
-            rows.append({"id": f"MEAN:{name}", name: agg.get("mean")})
-            rows.append({"id": f"STD:{name}", name: agg.get("std")})
+            column = AGGREGATE_COLUMNS.get(name, name)
+            stats["MEAN"][column], stats["STD"][column] = agg.get("mean"), agg.get("std")
+    if len(stats["MEAN"]) > 2:
+        rows += [stats["MEAN"], stats["STD"]]
     columns: list[str] = []
     for row in rows:
         for key in row:
-            if key not in columns and not isinstance(row[key], (dict, list)):
+            if key not in columns:
                 columns.append(key)
-    if "weights" in results:
+    weights = results.get("weights", {}).get("weights") if isinstance(results.get("weights"), dict) else None
+    if weights:
         columns.append("weights")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    weights = results.get("weights", {}).get("weights") if isinstance(results.get("weights"), dict) else None
     for row in rows:
-        writer.writerow({**{k: v for k, v in row.items() if not isinstance(v, (dict, list))},
-                         **({"weights": weights} if weights else {})})
+        writer.writerow({**row, **({"weights": weights} if weights else {})})
     return buffer.getvalue()
 
 
 def write_results(run_dir: Path, results: dict[str, Any], config: Any) -> None:
     atomic_write_json(run_dir / "results.json", results)
-    atomic_write_text(run_dir / "results.csv", results_csv(results))
+    atomic_write_text(run_dir / "results.csv", results_csv(results, run_dir))
     if getattr(config, "get", lambda *_: False)("plots", False):
         from talkingface.report_html import write_report
 

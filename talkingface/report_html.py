@@ -41,7 +41,8 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def scatter(per_clip: list[dict[str, Any]]) -> str | None:
+def scatter_figure(per_clip: list[dict[str, Any]]) -> Any:
+    """The per-clip LSE-C / LSE-D scatter; the three worst clips are labelled, every label inside the axes."""
     points = [(r["id"], _num(r.get("lse_d")), _num(r.get("lse_c"))) for r in per_clip]
     points = [p for p in points if p[1] is not None and p[2] is not None]
     if not points:
@@ -52,14 +53,37 @@ def scatter(per_clip: list[dict[str, Any]]) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter([p[1] for p in points], [p[2] for p in points], s=18)
-    for name, x, y in sorted(points, key=lambda p: p[2])[:3]:
-        ax.annotate(name[:24], (x, y), fontsize=7)
+    xs, ys = [p[1] for p in points], [p[2] for p in points]
+    ax.scatter(xs, ys, s=18)
+    ax.margins(0.08)
     ax.set_xlabel("LSE-D (lower is better)")
     ax.set_ylabel("LSE-C (higher is better)")
     ax.set_title("per-clip sync scores")
     ax.grid(alpha=0.3)
-    return _png(fig)
+    fig.tight_layout()
+    x_mid, y_mid = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    for name, x, y in sorted(points, key=lambda p: p[2])[:3]:
+        # text grows away from the nearer edge, and is shortened until it fits inside the axes
+        right, top = x > x_mid, y > y_mid
+        label = name
+        while True:
+            text = ax.annotate(label, (x, y), xytext=(-4 if right else 4, -4 if top else 4),
+                               textcoords="offset points", fontsize=7, ha="right" if right else "left",
+                               va="top" if top else "bottom")
+            extent = text.get_window_extent(renderer)
+            if (extent.x0 >= box.x0 and extent.x1 <= box.x1 and extent.y0 >= box.y0 and extent.y1 <= box.y1) \
+                    or len(label) <= 4:
+                break
+            text.remove()
+            label = label[: max(4, len(label) - 4) - 1] + "…"
+    return fig
+
+
+def scatter(per_clip: list[dict[str, Any]]) -> str | None:
+    fig = scatter_figure(per_clip)
+    return None if fig is None else _png(fig)
 
 
 def mouth_crop(frame: np.ndarray, size: int = 96) -> np.ndarray:
@@ -79,7 +103,10 @@ def mouth_crop(frame: np.ndarray, size: int = 96) -> np.ndarray:
     return cv2.resize(crop, (size, size * max(1, crop.shape[0]) // max(1, crop.shape[1])))
 
 
-def contact_sheet(per_clip: list[dict[str, Any]], limit: int = 4) -> str | None:
+def contact_sheet_figure(per_clip: list[dict[str, Any]], limit: int = 4) -> Any:
+    """Mouth crops of a few clips: input / output / difference; each row captioned with the whole clip id."""
+    import textwrap
+
     from talkingface.media import read_video
 
     rows = [r for r in per_clip if r.get("generated") and r.get("reference")][:limit]
@@ -90,24 +117,32 @@ def contact_sheet(per_clip: list[dict[str, Any]], limit: int = 4) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.2 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.2 * len(rows) + 0.8), squeeze=False)
     for (ax_in, ax_out, ax_diff), row in zip(axes, rows):
+        caption = textwrap.fill(str(row["id"]), 30, break_long_words=True, break_on_hyphens=False)
+        for ax in (ax_in, ax_out, ax_diff):
+            ax.axis("off")
         try:
             out = read_video(row["generated"])
             ref = read_video(row["reference"])
         except Exception as exc:  # a broken clip must not break the report
-            ax_in.set_title(f"{row['id'][:20]}: {type(exc).__name__}", fontsize=7)
+            ax_in.set_title(f"{caption}\n{type(exc).__name__}", fontsize=7)
             continue
         index = min(out.num_frames, ref.num_frames) // 2
         a, b = mouth_crop(ref.frames[index]), mouth_crop(out.frames[index])
         h = min(a.shape[0], b.shape[0])
         diff = np.abs(a[:h].astype(np.int16) - b[:h].astype(np.int16)).mean(axis=2)
-        for ax, image, title in ((ax_in, a, f"input {row['id'][:18]}"), (ax_out, b, "output"),
+        for ax, image, title in ((ax_in, a, f"{caption}\ninput"), (ax_out, b, "output"),
                                  (ax_diff, diff, "|difference|")):
             ax.imshow(image, cmap="magma" if image.ndim == 2 else None)
             ax.set_title(title, fontsize=7)
-            ax.axis("off")
-    return _png(fig)
+    fig.tight_layout()
+    return fig
+
+
+def contact_sheet(per_clip: list[dict[str, Any]], limit: int = 4) -> str | None:
+    fig = contact_sheet_figure(per_clip, limit)
+    return None if fig is None else _png(fig)
 
 
 def _table(results: dict[str, Any]) -> str:

@@ -77,7 +77,8 @@ def table_aggregate(aggregate: dict[str, Any], pairing: str) -> dict[str, Any]:
             if key in ("psnr", "ssim") and pairing != "paired":
                 note = "not applicable (unpaired: no ground truth)"
             elif agg.get("skipped"):
-                note = f"{agg['skipped']} clip(s) skipped"
+                # not "skipped": that word counts items never generated in the summary line
+                note = f"{agg['skipped']} clip(s) not scored by this metric (reason per clip)"
             out[label] = {"mean": agg.get("mean") if _finite(agg.get("mean")) else None,
                           "std": agg.get("std") if _finite(agg.get("std")) else None,
                           "count": agg.get("n"), "note": note}

@@ -116,8 +116,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"config file {path} does not parse as YAML{where}: "
-                          f"{getattr(exc, 'problem', None) or exc}",
+        problem = str(getattr(exc, "problem", None) or exc)
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+            raise ConfigError(f"config file {path}{where}: {problem}",
+                              hint="YAML tags such as !!python/... are not allowed: config values are plain data "
+                                   "(numbers, strings, lists), never code; write the value itself") from None
+        raise ConfigError(f"config file {path} does not parse as YAML{where}: {problem}",
                           hint="fix the YAML syntax (key: value, one per line)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text", hint="save it as UTF-8 YAML") from None
