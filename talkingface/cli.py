@@ -30,8 +30,11 @@ options:
   -m, --model NAME          model (video_retalking)
   -d, --dataset NAME        dataset (video-retalking, lrs2, hdtf)
   --config_files A,B        extra YAML layers
-  --debug                   show tracebacks
-  -h, --help                this text
+  --debug                   show tracebacks (the same on every command)
+  -h, --help                this text (`python -m talkingface --help`: the other commands)
+
+exit codes: 0 done; 2 bad input, stopped before any work (what, where, what to do); 3 the batch
+finished but items failed or were not done (listed in the table); 130 interrupted; 1 a bug.
 
 config keys (--key=value; YAML values, lists as a,b or [a,b]):
 """

@@ -39,7 +39,7 @@ def check_media(path: str | Path, flag: str, *, video: bool = False, audio: bool
         raise InputMediaError(f"--{flag} {path}: no such file", hint=f"check the path given to --{flag}")
     if not os.access(path, os.R_OK):
         raise InputMediaError(f"--{flag} {path}: not readable (permission denied)",
-                              hint=f"make it readable (chmod +r) or copy it somewhere readable")
+                              hint="make it readable (chmod +r) or copy it somewhere readable")
     if image_ok and path.suffix.lower() in IMAGE_SUFFIXES:
         return _check_image(path, flag)
     try:

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 # settings are among them: each stored clip score carries its own key (talkingface.scoring), so
 # re-scoring with other metric settings works in the run folder that holds the videos.
 _NOT_IN_FINGERPRINT = {"run_dir", "resume", "stage", "num_workers", "ray_address", "debug", "log_level",
-                       "max_retries", "device", "checkpoint_mirror", "num_gpus_per_worker", "plots", "config_files", "cache_dir",
+                       "max_retries", "device", "checkpoint_mirror", "num_gpus_per_worker", "plots", "config_files",
+                       "cache_dir",
                        "re_preprocess", "batch_size", "face_det_batch_size", "lse_batch_size", "fid_batch_size",
                        "metrics", "lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size",
                        "lse_scene_threshold", "fid_crop", "fid_frame_stride", "fidelity_crop"}

@@ -32,11 +32,11 @@ def test_top_level_help_lists_every_subcommand():
 def test_checkpoints_take_checkpoint_dir_and_warn_on_root(tmp_path, capsys):
     assert module_main(["checkpoints", "verify", "dnet", f"--checkpoint_dir={tmp_path}"]) == 2
     captured = capsys.readouterr()
-    assert f"missing          dnet" in captured.out and "deprecated" not in captured.err
+    assert "missing          dnet" in captured.out and "deprecated" not in captured.err
     assert module_main(["checkpoints", "verify", "dnet", "--root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "`checkpoints --root` is deprecated" in captured.err and "use `--checkpoint_dir`" in captured.err
-    assert f"missing          dnet" in captured.out
+    assert "missing          dnet" in captured.out
 
 
 def test_sample_takes_dataset_root_and_warns_on_root(tmp_path, capsys):

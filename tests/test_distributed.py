@@ -132,7 +132,8 @@ def test_ray_evaluation_matches_in_process_and_resumes(tmp_path, monkeypatch):
     try:
         assert main(_args(saved, root, f"--run_dir={run_b}", "--stage=evaluate", "--num_workers=2", *EVAL_ARGS)) == 0
         out_ray = tmp_path / "cli_ray"
-        cli = ["evaluate", "--generated", str(run_a / "videos"), "--reference", str(run_a / "videos"), "--pairing=paired",
+        cli = ["evaluate", "--generated", str(run_a / "videos"), "--reference", str(run_a / "videos"),
+               "--pairing=paired",
                "--metrics=psnr,ssim", "--fidelity_crop=frame", "--plots=false"]
         assert module_main([*cli, f"--run_dir={out_ray}", "--num_workers", "2"]) == 0
     finally:

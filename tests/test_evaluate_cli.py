@@ -54,7 +54,8 @@ def test_lse_report_with_seeded_syncnet(tmp_path):
 
 
 def test_same_out_folder_resumes_per_clip_scores(tmp_path, caplog):
-    base = [*EVALUATE, "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--pairing=paired", f"--run_dir={tmp_path}",
+    base = [*EVALUATE, "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--pairing=paired",
+            f"--run_dir={tmp_path}",
             "--plots=false"]
     argv = [*base, "--metrics=psnr,ssim", "--fidelity_crop=frame"]
     assert module_main(argv) == 0
