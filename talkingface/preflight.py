@@ -23,11 +23,12 @@ DEVICE_PATTERN = r"auto|cpu|cuda|cuda:[0-9]+|mps"
 
 
 def check_media(path: str | Path, flag: str, *, video: bool = False, audio: bool = False,
-                image_ok: bool = False) -> dict[str, Any]:
+                image_ok: bool = False, audio_hint: str | None = None) -> dict[str, Any]:
     """Probe one input file (container headers only) and say what is wrong with it.
 
     ``video`` / ``audio``: the stream the command needs; ``image_ok``: a still
-    image is accepted in place of a video (``infer --face``).
+    image is accepted in place of a video (``infer --face``); ``audio_hint``:
+    what to do when the audio stream is missing, where the command knows better.
     """
     from talkingface.media.video import probe
 
@@ -51,7 +52,7 @@ def check_media(path: str | Path, flag: str, *, video: bool = False, audio: bool
                               hint=f"give a video{' or an image' if image_ok else ''} with the face to --{flag}")
     if audio and not info.get("has_audio"):
         raise InputMediaError(f"--{flag} {path}: it has no audio stream",
-                              hint=f"give a wav/mp3/m4a file or a video with sound to --{flag}")
+                              hint=audio_hint or f"give a wav/mp3/m4a file or a video with sound to --{flag}")
     return info
 
 

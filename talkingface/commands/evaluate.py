@@ -115,7 +115,9 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
         if audios and name not in audios:
             raise DatasetError(f"no audio named {name}.* for {video}", hint="audio files must match video names")
         needs_sound = "lse" in config["metrics"] and name not in audios
-        check.check_media(video, "generated", video=True, audio=needs_sound)
+        check.check_media(video, "generated", video=True, audio=needs_sound,
+                          audio_hint="LSE scores each video against its sound: give videos with their driving "
+                                     "audio, or the audio files with --audio=<folder>, or --metrics without lse")
         if name in references:
             check.check_media(references[name], "reference", video=True)
         if name in audios:
