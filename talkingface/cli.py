@@ -40,8 +40,11 @@ config keys (--key=value; YAML values, lists as a,b or [a,b]):
 """
 
 
-def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
-    """``--key=value`` / ``--key value`` / ``--flag`` / ``-m X`` / ``-d X`` into a dict."""
+def parse_overrides(argv: Sequence[str], own: Sequence[str] = ()) -> dict[str, Any]:
+    """``--key=value`` / ``--key value`` / ``--flag`` / ``-m X`` / ``-d X`` into a dict.
+
+    ``own``: the command's own argument names, offered too when an option is misspelt.
+    """
     aliases = {"-m": "model", "-d": "dataset"}
     out: dict[str, Any] = {}
     args = list(argv)
@@ -61,7 +64,7 @@ def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
         if name not in KEYS:
             from talkingface.config.loader import suggest
 
-            raise ConfigError(f"command line: unknown option `--{name}`", hint=suggest(name))
+            raise ConfigError(f"command line: unknown option `--{name}`", hint=suggest(name, own))
         if not eq:
             if KEYS[name].type == "bool" and (i + 1 >= len(args) or args[i + 1].startswith("-")):
                 out[name] = True
@@ -217,7 +220,7 @@ def _checkpoints(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", help="manifest names (default: what the config needs; list: all)")
     parser.add_argument("--all", action="store_true", help="every file of the manifest")
     args, rest = parser.parse_known_args(argv)
-    overrides = parse_overrides(rest)
+    overrides = parse_overrides(rest, ("all",))
     config = load_config(overrides.pop("model", None), overrides.pop("dataset", None),
                          overrides.get("config_files") or (), overrides)
     start_command(config)

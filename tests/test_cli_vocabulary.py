@@ -160,3 +160,11 @@ def test_ctrl_c_during_infer_uses_infer_wording(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: no output was written" in err and "finished items" not in err
     assert not out.exists()
+
+
+def test_misspelt_command_argument_suggests_it(tmp_path, capsys):
+    argv = ["infer", "--face=a.mp4", "--audio=b.wav", f"--outfile={tmp_path}/o.mp4", "--outfil=x"]
+    assert module_main(argv) == 2
+    assert "unknown option `--outfil`" in capsys.readouterr().err
+    assert module_main(["evaluate", "--generated=x", "--referense=y"]) == 2
+    assert "did you mean `reference`?" in capsys.readouterr().err

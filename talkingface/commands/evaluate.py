@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reference", default=None, help="reference videos, matched by file name (FID, PSNR/SSIM)")
     parser.add_argument("--audio", default=None, help="driving audio matched by name (default: each video's sound)")
     args, rest = parser.parse_known_args(argv)
-    overrides = parse_overrides(rest)
+    overrides = parse_overrides(rest, ("generated", "reference", "audio"))
     dataset = overrides.pop("dataset", None)
     config = load_config(None, dataset, overrides.get("config_files") or (), overrides,
                          with_dataset=dataset is not None)

@@ -46,13 +46,16 @@ class CropFirstParts:
         return getattr(self._parts, name)
 
 
+OWN_ARGS = ("face", "audio", "outfile")
+
+
 def infer_config(rest: list[str]) -> Any:
     """The config of ``infer``: overall < model < --config_files < command line, never a dataset layer.
 
     A dataset's settings describe that dataset (the sample set cuts its clips
     to 0.6 s); on a user's own clip they would silently change the result.
     """
-    overrides = parse_overrides(rest)
+    overrides = parse_overrides(rest, OWN_ARGS)
     if "dataset" in overrides:
         raise ConfigError("infer takes no dataset: it re-dubs the one clip given by --face",
                           hint="drop --dataset (`python run_talkingface.py -d ...` runs a dataset)")

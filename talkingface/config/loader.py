@@ -47,8 +47,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, list(KEYS), n=1, cutoff=0.5)
+def suggest(name: str, extra: Iterable[str] = ()) -> str:
+    """The closest known key (or command argument in ``extra``) to a misspelt one."""
+    close = difflib.get_close_matches(name, [*extra, *KEYS], n=1, cutoff=0.5)
     return f"did you mean `{close[0]}`?" if close else "run with --help to list the keys"
 
 
