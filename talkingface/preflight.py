@@ -125,6 +125,9 @@ def check_device(device: str) -> None:
         raise ConfigError(f"--device={device} is not a device name",
                           hint="use auto, cpu, cuda, cuda:N (N = GPU index) or mps")
     if device.startswith("cuda"):
+        if _torch_gpu_build() is False:  # a CPU-only wheel: no need to import torch to know
+            raise ConfigError(f"--device={device}: no CUDA GPU is usable here (this PyTorch has no CUDA support)",
+                              hint="use --device=cpu (or --device=auto, which picks a GPU when there is one)")
         import torch
 
         if not torch.cuda.is_available():
@@ -141,6 +144,23 @@ def check_device(device: str) -> None:
         if not torch.backends.mps.is_available():
             raise ConfigError("--device=mps: Apple's MPS backend is not available on this machine",
                               hint="use --device=cpu or --device=auto")
+
+
+def _torch_gpu_build() -> bool | None:
+    """Whether the installed torch was built with CUDA/ROCm, read from torch/version.py without importing
+    torch (seconds); None when that cannot be told."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+        folder = Path(next(iter(spec.submodule_search_locations or [])))
+        text = (folder / "version.py").read_text(encoding="utf-8")
+    except (ImportError, StopIteration, OSError, AttributeError):
+        return None
+    values = dict(re.findall(r"^(cuda|hip)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", text, flags=re.M))
+    if set(values) != {"cuda", "hip"}:
+        return None
+    return not (values["cuda"] == "None" and values["hip"] == "None")
 
 
 def check_checkpoints(config: Any, names: Iterable[str]) -> None:
