@@ -153,7 +153,8 @@ def guarded(func: Callable[[list[str]], int], argv: Sequence[str], interrupted: 
 def items_exit_code(counts: dict[str, int]) -> int:
     """0 when every item succeeded; 3 when any failed or was not done, so scripts and CI notice."""
     if counts.get("failed", 0) or counts.get("skipped", 0):
-        log.error("%d item(s) failed, %d skipped, %d succeeded: exit code %d (see the table above)",
+        log.error("%d item(s) failed, %d not done, %d succeeded: exit code %d. The table above gives each "
+                  "reason; fix those inputs and run the same command again (finished items are kept)",
                   counts.get("failed", 0), counts.get("skipped", 0), counts.get("succeeded", 0), EXIT_ITEMS_FAILED)
         return EXIT_ITEMS_FAILED
     return EXIT_OK
@@ -284,7 +285,7 @@ def _sample(argv: list[str]) -> int:
     return EXIT_OK
 
 
-#: name -> (module:function or local function, one line for ``python -m talkingface --help``)
+#: command -> its one line in ``python -m talkingface --help``
 SUBCOMMANDS: dict[str, str] = {
     "run": "generate a dataset subset with a model, evaluate it, write a run folder (the default command)",
     "infer": "re-dub one clip: --face clip.mp4 --audio speech.wav --outfile out.mp4",
