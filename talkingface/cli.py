@@ -153,7 +153,7 @@ def guarded(func: Callable[[list[str]], int], argv: Sequence[str], interrupted: 
 def items_exit_code(counts: dict[str, int]) -> int:
     """0 when every item succeeded; 3 when any failed or was not done, so scripts and CI notice."""
     if counts.get("failed", 0) or counts.get("skipped", 0):
-        log.error("%d item(s) failed, %d not done, %d succeeded: exit code %d. The table above gives each "
+        log.error("%d item(s) failed, %d skipped, %d succeeded: exit code %d. The table above gives each "
                   "reason; fix those inputs and run the same command again (finished items are kept)",
                   counts.get("failed", 0), counts.get("skipped", 0), counts.get("succeeded", 0), EXIT_ITEMS_FAILED)
         return EXIT_ITEMS_FAILED
