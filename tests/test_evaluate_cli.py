@@ -11,7 +11,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "dataset" / "video-retalking"
 
 def test_paired_fidelity_on_identical_videos(tmp_path, capsys):
     code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE), "--paired",
-                        "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
+                        "--dataset=video-retalking", "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["aggregate"]["SSIM"]["mean"] == pytest.approx(1.0)
@@ -22,7 +22,7 @@ def test_paired_fidelity_on_identical_videos(tmp_path, capsys):
 
 def test_unpaired_fidelity_is_not_a_number(tmp_path):
     code = module_main(["evaluate", "--generated", str(SAMPLE), "--reference", str(SAMPLE),
-                        "--metrics=psnr,ssim", f"--out={tmp_path}", "--plots=false"])
+                        "--metrics=psnr,ssim", "--fidelity_crop=frame", f"--out={tmp_path}", "--plots=false"])
     results = json.loads((tmp_path / "results.json").read_text())
     assert code == 0
     assert results["aggregate"]["PSNR (dB)"]["mean"] is None
@@ -93,3 +93,49 @@ def test_in_process_scoring_never_imports_ray(tmp_path):
                           cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "results.json").read_text())["per_clip"][0]["psnr"] == float("inf")
+
+
+def _evaluate_config(argv):
+    import argparse
+
+    from talkingface.commands.evaluate import build_config
+
+    parser = argparse.ArgumentParser()
+    for name in ("--dataset", "--num_workers", "--ray_address"):
+        parser.add_argument(name, default=None)
+    parser.add_argument("--paired", action="store_true")
+    parser.add_argument("--config_files", default="")
+    args, rest = parser.parse_known_args(argv)
+    return build_config(args, rest)
+
+
+def test_evaluate_defaults_are_the_reference_tools_not_a_dataset(tmp_path):
+    """No --dataset: syncnet_python's face-track settings, whatever the default dataset's layer says."""
+    config = _evaluate_config([])
+    expected = {"lse_protocol": "reference", "lse_aggregation": "per_clip", "lse_crop": "face",
+                "lse_detector": "s3fd", "lse_min_track": 100, "lse_min_face_size": 100.0, "lse_crop_scale": 0.4,
+                "lse_facedet_scale": 0.25, "lse_num_failed_det": 25, "vshift": 15, "max_seconds": None}
+    assert {k: config[k] for k in expected} == expected
+    assert config.origin["lse_min_track"] == "evaluation.yaml"
+    # a dataset's evaluation keys apply when its runs are scored (--dataset), and only then
+    sample = _evaluate_config(["--dataset=video-retalking"])
+    assert (sample["lse_crop"], sample["lse_detector"], sample["lse_min_track"]) == ("frame", "dlib", 15)
+    # the run command still layers the dataset it runs
+    from talkingface.config import load_config
+
+    assert load_config(None, "lrs2")["lse_crop"] == "frame" and load_config(None, "hdtf")["lse_crop"] == "face"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("lse_protocol: direct\n")
+    assert _evaluate_config([f"--config_files={mine}", "--lse_aggregation=per_track"])["lse_protocol"] == "direct"
+
+
+def test_metrics_without_a_config_use_the_same_defaults():
+    """Library use (a partial dict) gets config/evaluation.yaml's values, not per-metric literals."""
+    from talkingface.config import load_config
+    from talkingface.evaluation.base import EvalContext
+    from talkingface.evaluation.defaults import evaluation_defaults
+
+    context = EvalContext({"device": "cpu"})
+    loaded = load_config(None, None, dataset_layer=False)
+    for key, value in evaluation_defaults().items():
+        assert context.config[key] == value == loaded[key]

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from talkingface.cli import parse_overrides
-from talkingface.config import load_config
+from talkingface.config import Config, load_config
 from talkingface.errors import DatasetError
 from talkingface.execution import configure_threads
 from talkingface.logs import log_to_file, setup_logging
@@ -40,6 +40,22 @@ def collect(spec: str, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
     return {f.stem: f for f in files}
 
 
+def build_config(args: argparse.Namespace, rest: list[str]) -> Config:
+    """The evaluation config: defaults < ``--dataset``'s layer (only when given) < files < command line.
+
+    Without ``--dataset`` no dataset's config is read: scoring arbitrary videos uses the
+    reference tools' settings (config/evaluation.yaml), not those of the bundled sample set.
+    """
+    overrides = parse_overrides(rest)
+    if args.paired:
+        overrides["pairing"] = "paired"
+    for key in ("num_workers", "ray_address"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    files = [p for p in args.config_files.split(",") if p]
+    return load_config(None, args.dataset, files, overrides, dataset_layer=args.dataset is not None)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m talkingface evaluate",
                                      description="LSE-C/LSE-D, FID, PSNR/SSIM on any videos",
@@ -56,13 +72,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config_files", default="")
     parser.add_argument("--debug", action="store_true")
     args, rest = parser.parse_known_args(argv)
-    overrides = parse_overrides(rest)
-    if args.paired:
-        overrides["pairing"] = "paired"
-    for key in ("num_workers", "ray_address"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    config = load_config(None, args.dataset, [p for p in args.config_files.split(",") if p], overrides)
+    config = build_config(args, rest)
     setup_logging("DEBUG" if args.debug else config["log_level"])
     configure_threads(config)
     generated = collect(args.generated, VIDEO_SUFFIXES, "generated")

@@ -147,15 +147,22 @@ def _merge(config: Config, layer: Mapping[str, Any], where: str) -> None:
 
 def load_config(model: str | None = None, dataset: str | None = None,
                 config_files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None,
-                config_dir: Path = CONFIG_DIR) -> Config:
-    """Resolve the five layers into one checked :class:`Config`."""
+                config_dir: Path = CONFIG_DIR, dataset_layer: bool = True) -> Config:
+    """Resolve the five layers into one checked :class:`Config`.
+
+    ``dataset_layer=False``: no dataset's config (commands that are not runs of a dataset).
+    """
     overrides = dict(overrides or {})
     config = Config()
     _merge(config, read_yaml(config_dir / "overall.yaml"), "overall.yaml")
+    if (config_dir / "evaluation.yaml").is_file():  # the evaluation defaults, part of layer 1
+        _merge(config, read_yaml(config_dir / "evaluation.yaml"), "evaluation.yaml")
     model = model or overrides.get("model") or config["model"]
     dataset = dataset or overrides.get("dataset") or config["dataset"]
     config["model"], config["dataset"] = model, dataset
     for sub, name in (("model", model), ("dataset", dataset)):
+        if sub == "dataset" and not dataset_layer:
+            continue
         path = config_dir / sub / f"{name}.yaml"
         if path.is_file():
             _merge(config, read_yaml(path), f"{sub}/{name}.yaml")
