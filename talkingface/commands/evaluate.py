@@ -12,7 +12,7 @@ from pathlib import Path
 
 from talkingface.cli import parse_overrides
 from talkingface.config import Config, load_config
-from talkingface.errors import DatasetError
+from talkingface.errors import ConfigError, DatasetError
 from talkingface.execution import configure_threads
 from talkingface.logs import log_to_file, setup_logging
 
@@ -77,6 +77,11 @@ def main(argv: list[str]) -> int:
     configure_threads(config)
     generated = collect(args.generated, VIDEO_SUFFIXES, "generated")
     references = collect(args.reference, VIDEO_SUFFIXES, "reference") if args.reference else {}
+    if args.audio and "lse" in config["metrics"] and config["lse_protocol"] == "reference":
+        raise ConfigError("--audio cannot be used with lse_protocol=reference: the reference tools score each "
+                          "video with its own sound track",
+                          hint="mux the audio into the videos, or pass --lse_protocol=direct (numbers not "
+                               "comparable with published tables)")
     audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}
     items = []
     from talkingface.evaluation.base import EvalItem
