@@ -56,11 +56,79 @@ def build_config(args: argparse.Namespace, rest: list[str]) -> Config:
     return load_config(None, args.dataset, files, overrides, dataset_layer=args.dataset is not None)
 
 
+def evaluate_run_dir(args: argparse.Namespace, rest: list[str]) -> int:
+    """Score a run folder's outputs against its dataset's clips, by its ``pairs.json``.
+
+    Outputs are ``videos/<video>__<audio>.mp4`` (``<id>.mp4`` in the paired setting); the pair
+    says which source video is the reference. The settings are the run's own
+    (``config.yaml``: its dataset's evaluation keys included), then ``--config_files``,
+    then the command line. The scoring is the runner's evaluate stage
+    (:func:`talkingface.scoring.evaluate_run`): per-clip scores in ``<run>/scores`` (a
+    second call resumes), results written to the run folder.
+    """
+    import json
+
+    from talkingface.data.base import Pair
+    from talkingface.runner import Item, read_record
+
+    overrides = parse_overrides(rest)
+    run_dir = Path(overrides["run_dir"])
+    if args.generated or args.reference or args.audio or args.out or args.dataset or args.paired:
+        raise ConfigError("--run_dir takes the videos, references, pairing and dataset from the run folder",
+                          hint="drop --generated/--reference/--audio/--out/--dataset/--paired, or score files "
+                               "with --generated instead of --run_dir")
+    pairs_file, config_file = run_dir / "pairs.json", run_dir / "config.yaml"
+    for needed in (pairs_file, config_file):
+        if not needed.is_file():
+            raise DatasetError(f"--run_dir {run_dir}: no {needed.name} (not a run folder, or its run stopped "
+                               "before pairing)", hint="give a folder made by run_talkingface.py "
+                                                       "(saved/<model>-<dataset>-<time>)")
+    for key in ("num_workers", "ray_address"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    files = [str(config_file), *[p for p in args.config_files.split(",") if p]]
+    config = load_config(None, None, files, overrides, dataset_layer=False)
+    setup_logging("DEBUG" if args.debug else config["log_level"])
+    configure_threads(config)
+    try:
+        pairs = [Pair.from_dict(entry) for entry in json.loads(pairs_file.read_text(encoding="utf-8"))]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{pairs_file} is not a pairs list ({exc})", hint="re-run the run to rewrite it") from None
+    items = [Item(pair, run_dir) for pair in pairs]
+    records = {}
+    for item in items:
+        record = read_record(item)
+        if record is None and item.video_out.is_file():  # an output without its item record: score it anyway
+            audio = item.audio_out if item.audio_out.is_file() else item.video_out
+            record = {"id": item.id, "status": "ok", "generated_video": str(item.video_out),
+                      "real_video": str(item.pair.video), "audio": str(audio)}
+        if record is not None:
+            records[item.id] = record
+    log_to_file(run_dir / "run.log")
+    log.info("evaluate --run_dir %s: %d pair(s), %d output(s) found", run_dir, len(items),
+             sum(r.get("status") == "ok" for r in records.values()))
+    from talkingface import scoring
+    from talkingface.report import write_results
+    from talkingface.weights_mode import SEEDED_BANNER, choose_weights
+
+    weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
+                             int(config["seed"]))
+    results = {"run_dir": str(run_dir), "weights": weights.describe()}
+    if weights.seeded:
+        results["WARNING"] = SEEDED_BANNER
+    results.update(scoring.evaluate_run(items, records, config, weights))
+    write_results(run_dir, results, config)
+    return 0 if results["counts"]["succeeded"] else 1
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m talkingface evaluate",
                                      description="LSE-C/LSE-D, FID, PSNR/SSIM on any videos",
-                                     epilog="config keys also work as --key=value (e.g. --lse_crop=frame)")
-    parser.add_argument("--generated", required=True, help="folder / list file / video to score")
+                                     epilog="--run_dir=saved/<run>: score a run folder's outputs against its "
+                                            "dataset's clips (by its pairs.json), with the run's settings. "
+                                            "Config keys also work as --key=value (e.g. --lse_protocol=direct, "
+                                            "--lse_aggregation=per_track); defaults: config/evaluation.yaml")
+    parser.add_argument("--generated", default=None, help="folder / list file / video to score")
     parser.add_argument("--reference", default=None, help="reference videos, matched by file name (FID, PSNR/SSIM)")
     parser.add_argument("--audio", default=None, help="driving audio matched by name (default: each video's sound)")
     parser.add_argument("--paired", action="store_true", help="references are ground truth (enables PSNR/SSIM)")
@@ -72,6 +140,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config_files", default="")
     parser.add_argument("--debug", action="store_true")
     args, rest = parser.parse_known_args(argv)
+    if parse_overrides(rest).get("run_dir"):
+        return evaluate_run_dir(args, rest)
+    if not args.generated:
+        raise ConfigError("evaluate needs --generated (videos to score) or --run_dir (a run folder to score "
+                          "against its dataset)", hint="e.g. --generated=out/ --reference=ref/, or "
+                                                       "--run_dir=saved/video_retalking-lrs2-<time>")
     config = build_config(args, rest)
     setup_logging("DEBUG" if args.debug else config["log_level"])
     configure_threads(config)
