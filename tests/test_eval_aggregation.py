@@ -47,5 +47,5 @@ def test_the_table_and_the_files_say_which():
         note = table["LSE-D (lower is better)"]["note"]
         assert note.startswith(f"reference, face tracks (s3fd), {words}") and "1 clip(s) skipped" in note
         text = metric_table({"aggregate": table, "evaluation": {"config": agg["config"]}})
-        assert f"LSE protocol: reference (the reference tools' ffmpeg media chain" in text
+        assert "LSE protocol: reference (the reference tools' ffmpeg media chain" in text
         assert f"aggregation: {aggregation}" in text
