@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--reference_weights", default=None, help="a syncnet_v2.model-layout file (seeded)")
     parser.add_argument("--clips", default=str(ROOT / "tests" / "fixtures" / "eval_reference" / "clips"))
     parser.add_argument("--min_track", type=int, default=50)
+    parser.add_argument("--loops", type=int, default=4,
+                        help="also score face30.mp4 looped this many times (a longer clip; 0: none)")
     parser.add_argument("--skip_micro", action="store_true", help="only the comparison with syncnet_python")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -96,6 +98,12 @@ def lse_vs_reference(args: argparse.Namespace) -> list[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     ref_env = {**env, "PYTHONPATH": args.reference_pythonpath}
     work = Path(tempfile.mkdtemp(prefix="bench-lse-"))
+    if args.loops > 1 and (Path(args.clips) / "face30.mp4").is_file():
+        looped = work / f"face30x{args.loops}.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", str(args.loops - 1),
+                        "-i", str(Path(args.clips) / "face30.mp4"), "-c:v", "libx264", "-crf", "20", "-c:a", "aac",
+                        str(looped)], check=True)
+        clips.append(looped)
     ckpt = work / "ckpt"
     ckpt.mkdir()
     shutil.copy(args.reference_weights, ckpt / "syncnet_v2.model")
@@ -135,7 +143,9 @@ def lse_vs_reference(args: argparse.Namespace) -> list[str]:
         f"Command: `python bench/bench_eval.py --skip_micro --reference_tools {args.reference_tools} "
         f"--reference_weights {args.reference_weights}`. CPU seconds (user + system of every process, ffmpeg "
         "included), wall seconds in brackets; one thread each side, dlib boxes, seeded SyncNet from the same "
-        f"file, `min_track` {args.min_track}. Whole commands: process start, imports and model loading included.",
+        f"file, `min_track` {args.min_track}. Whole commands: process start, imports and model loading included "
+        f"(part of the saving on short clips: the tools start two python processes per clip); "
+        f"face30x{args.loops}.mp4 is face30.mp4 looped {args.loops} times (made by the script).",
         "",
         "| clip | syncnet_python (run_pipeline + calculate_scores) | ours, lse_protocol=reference | "
         "ours, direct | speed-up (reference) | speed-up (direct) |",
