@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "eval.md"))
     parser.add_argument("--reference_tools", default=None, help="patched syncnet_python copy (prepare_reference.py)")
     parser.add_argument("--reference_python", default="/work/refenv/bin/python")
-    parser.add_argument("--reference_pythonpath", default="/work/refrun/scenedetect051",
+    parser.add_argument("--reference_pythonpath", default="/work/refrun/lse/scenedetect051",
                         help="where scenedetect 0.5.1 is installed apart")
     parser.add_argument("--reference_weights", default=None, help="a syncnet_v2.model-layout file (seeded)")
     parser.add_argument("--clips", default=str(ROOT / "tests" / "fixtures" / "eval_reference" / "clips"))
