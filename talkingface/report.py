@@ -13,6 +13,10 @@ from texttable import Texttable
 from talkingface.atomic import atomic_write_json, atomic_write_text
 
 
+PROTOCOL_WORDS = {"reference": "the reference tools' ffmpeg media chain, comparable with published tables",
+                  "direct": "lossless decoding, not comparable with published tables"}
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
@@ -35,6 +39,10 @@ def metric_table(results: dict[str, Any]) -> str:
             table.add_row([name, _fmt(agg), "", "", ""])
     counts = results.get("counts", {})
     lines = [table.draw()]
+    lse = (results.get("evaluation") or {}).get("config") or {}
+    if lse.get("lse_protocol"):  # published LSE tables are only comparable under the same protocol
+        lines.append(f"LSE protocol: {lse['lse_protocol']} ({PROTOCOL_WORDS.get(lse['lse_protocol'], '')}), "
+                     f"aggregation: {lse.get('lse_aggregation', 'per_clip')}")
     if counts:
         lines.append("items: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     for row in results.get("per_clip", []):

@@ -79,10 +79,22 @@ def table_aggregate(aggregate: dict[str, Any], pairing: str) -> dict[str, Any]:
             elif agg.get("skipped"):
                 # not "skipped": that word counts items never generated in the summary line
                 note = f"{agg['skipped']} clip(s) not scored by this metric (reason per clip)"
+            if key in ("lse_d", "lse_c") and agg.get("protocol"):
+                note = "; ".join(filter(None, (lse_note(agg), note)))
             out[label] = {"mean": agg.get("mean") if _finite(agg.get("mean")) else None,
                           "std": agg.get("std") if _finite(agg.get("std")) else None,
                           "count": agg.get("n"), "note": note}
     return out
+
+
+def lse_note(agg: dict[str, Any]) -> str:
+    """What an LSE mean is: protocol, crops and what it averages (e.g. ``reference, face tracks (s3fd), per clip``)."""
+    crops = f"face tracks ({agg['detector']})" if agg.get("crop") == "face" else "whole frames"
+    if agg.get("aggregation") == "per_track":
+        over = f"mean of {agg.get('tracks', 0)} tracks"
+    else:
+        over = "mean of clips"
+    return f"{agg['protocol']}, {crops}, {over}"
 
 
 def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config, weights: Any) -> dict[str, Any]:

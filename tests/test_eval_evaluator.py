@@ -88,6 +88,10 @@ def test_face_mode_without_a_face_is_reported(media):
     config = {**CONFIG, "lse_crop": "face", "lse_detector": "dlib"}
     rows, agg = evaluate_pairs([EvalItem("noface", media["gen"], media["ref"])], ["lse"], config)
     assert rows[0]["status"] == "failed"
+    # the reference chain's avi (-async 1 -r 25) has two frames more than the 12 decoded directly
+    assert rows[0]["reasons"]["lse"] == "no face detected in any of 14 frames"
+    rows, _ = evaluate_pairs([EvalItem("noface", media["gen"], media["ref"])], ["lse"],
+                             {**config, "lse_protocol": "direct"})
     assert rows[0]["reasons"]["lse"] == "no face detected in any of 12 frames"
     assert agg["weights"]["lse"]["detector"] == "dlib"
 

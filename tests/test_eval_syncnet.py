@@ -66,7 +66,7 @@ def test_embeddings_distances_and_scores_match_reference(fixture, net):
 
 def test_metric_end_to_end_on_decoded_media(fixture, net):
     """The registered metric on the fixture's frames and audio gives the reference's numbers."""
-    metric = LSEMetric({"lse_crop": "frame"}, net=net)
+    metric = LSEMetric({"lse_crop": "frame", "lse_protocol": "direct"}, net=net)  # decoded frames: direct
     clip = VideoClip(fixture["frames_rgb"], 25.0)
     audio = fixture["audio_int16"].astype(np.float32) / 32768.0
     out = metric.update(EvalItem("parity", clip, audio=audio))
@@ -136,7 +136,8 @@ def test_face_mode_scores_the_track_with_its_own_audio_span(fixture, net):
         return box if len(calls) > 3 else np.zeros((0, 5))
 
     # random frames are a cut every 15 frames for the shot detector: switch it off here
-    config = {"lse_crop": "face", "lse_min_track": 5, "lse_min_face_size": 100, "lse_scene_threshold": None}
+    config = {"lse_crop": "face", "lse_min_track": 5, "lse_min_face_size": 100, "lse_scene_threshold": None,
+              "lse_protocol": "direct"}
     context = EvalContext(config, detector=detector)
     metric = LSEMetric(config, context=context, net=net)
     audio = fixture["audio_int16"].astype(np.float32) / 32768.0

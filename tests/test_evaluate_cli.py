@@ -24,7 +24,7 @@ def test_paired_fidelity_on_identical_videos(tmp_path, capsys):
 
 def test_unpaired_fidelity_is_not_a_number(tmp_path):
     code = module_main([*EVALUATE, "--generated", str(SAMPLE), "--reference", str(SAMPLE),
-                        "--metrics=psnr,ssim", f"--run_dir={tmp_path}", "--plots=false"])
+                        "--metrics=psnr,ssim", "--fidelity_crop=frame", f"--run_dir={tmp_path}", "--plots=false"])
     results = json.loads((tmp_path / "results.json").read_text())
     assert code == 0
     assert results["aggregate"]["PSNR (dB)"]["mean"] is None
@@ -96,3 +96,92 @@ def test_in_process_scoring_never_imports_ray(tmp_path):
                           cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "results.json").read_text())["per_clip"][0]["psnr"] == float("inf")
+
+
+def _evaluate_config(argv):
+    import argparse
+
+    from talkingface.commands.evaluate import build_config
+
+    parser = argparse.ArgumentParser()
+    for name in ("--dataset", "--num_workers", "--ray_address"):
+        parser.add_argument(name, default=None)
+    parser.add_argument("--paired", action="store_true")
+    parser.add_argument("--config_files", default="")
+    args, rest = parser.parse_known_args(argv)
+    return build_config(args, rest)
+
+
+def test_evaluate_defaults_are_the_reference_tools_not_a_dataset(tmp_path):
+    """No --dataset: syncnet_python's face-track settings, whatever the default dataset's layer says."""
+    config = _evaluate_config([])
+    expected = {"lse_protocol": "reference", "lse_aggregation": "per_clip", "lse_crop": "face",
+                "lse_detector": "s3fd", "lse_min_track": 100, "lse_min_face_size": 100.0, "lse_crop_scale": 0.4,
+                "lse_facedet_scale": 0.25, "lse_num_failed_det": 25, "vshift": 15, "max_seconds": None}
+    assert {k: config[k] for k in expected} == expected
+    assert config.origin["lse_min_track"] == "evaluation.yaml"
+    # a dataset's evaluation keys apply when its runs are scored (--dataset), and only then
+    sample = _evaluate_config(["--dataset=video-retalking"])
+    assert (sample["lse_crop"], sample["lse_detector"], sample["lse_min_track"]) == ("frame", "dlib", 15)
+    # the run command still layers the dataset it runs
+    from talkingface.config import load_config
+
+    assert load_config(None, "lrs2")["lse_crop"] == "frame" and load_config(None, "hdtf")["lse_crop"] == "face"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("lse_protocol: direct\n")
+    assert _evaluate_config([f"--config_files={mine}", "--lse_aggregation=per_track"])["lse_protocol"] == "direct"
+
+
+def test_metrics_without_a_config_use_the_same_defaults():
+    """Library use (a partial dict) gets config/evaluation.yaml's values, not per-metric literals."""
+    from talkingface.config import load_config
+    from talkingface.evaluation.base import EvalContext
+    from talkingface.evaluation.defaults import evaluation_defaults
+
+    context = EvalContext({"device": "cpu"})
+    loaded = load_config(None, None, with_dataset=False)
+    for key, value in evaluation_defaults().items():
+        assert context.config[key] == value == loaded[key]
+
+
+def test_evaluate_run_dir_scores_outputs_against_the_dataset_by_pairs_json(tmp_path, capsys):
+    """`evaluate --run_dir`: outputs <video>__<audio>.mp4 vs the dataset's <video>.mp4, as the run's evaluate stage."""
+    from talkingface.cli import main as run_main
+
+    saved = tmp_path / "saved"
+    assert run_main(["-m", "identity", "-d", "video-retalking", f"--saved_dir={saved}", "--max_seconds=1",
+                     "--weights=seeded", "--stage=generate"]) == 0
+    (run_dir,) = [p for p in saved.iterdir() if p.is_dir()]
+    pairs = json.loads((run_dir / "pairs.json").read_text())
+    assert all("__" in p["id"] and (run_dir / "videos" / f"{p['id']}.mp4").is_file() for p in pairs)
+    # one output without its item record (made elsewhere, or the record was lost) is still scored
+    (run_dir / "items" / f"{pairs[2]['id']}.json").unlink()
+    capsys.readouterr()
+    code = module_main(["evaluate", f"--run_dir={run_dir}", "--metrics=psnr,ssim", "--fidelity_crop=frame",
+                        "--pairing=paired"])
+    assert code == 0
+    results = json.loads((run_dir / "results.json").read_text())
+    rows = {r["id"]: r for r in results["per_clip"]}
+    assert set(rows) == {p["id"] for p in pairs} and results["counts"]["succeeded"] == 3
+    for pair in pairs:  # the reference of each output is its pair's face video (identity: the same frames)
+        assert rows[pair["id"]]["reference"].endswith(Path(pair["video"]).name)
+        assert rows[pair["id"]]["ssim"] > 0.9
+    # the run's own settings apply: its dataset's evaluation layer (the sample set scores whole frames)
+    assert results["evaluation"]["config"]["lse_crop"] == "frame"
+    assert results["evaluation"]["config"]["lse_detector"] == "dlib"
+    assert "SSIM" in capsys.readouterr().out
+    # the same call again reuses every clip score
+    stamps = {p.name: p.stat().st_mtime_ns for p in (run_dir / "scores").glob("*.json")}
+    assert len(stamps) == 6
+    assert module_main(["evaluate", f"--run_dir={run_dir}", "--metrics=psnr,ssim", "--fidelity_crop=frame",
+                        "--pairing=paired"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "scores").glob("*.json")} == stamps
+
+
+def test_evaluate_run_dir_errors_are_clear(tmp_path, capsys):
+    assert module_main(["evaluate", f"--run_dir={tmp_path}"]) == 2
+    assert "no pairs.json" in capsys.readouterr().err
+    assert module_main(["evaluate", f"--run_dir={tmp_path}", f"--reference={SAMPLE}"]) == 2
+    assert "takes the videos, references" in capsys.readouterr().err
+    assert module_main(["evaluate"]) == 2
+    assert "needs --generated" in capsys.readouterr().err

@@ -9,12 +9,11 @@ import argparse
 import datetime as dt
 import logging
 from pathlib import Path
-
 from typing import Any
 
 from talkingface.cli import command_parser, items_exit_code, parse_overrides, rename_deprecated, start_command
 from talkingface.config import load_config
-from talkingface.errors import DatasetError
+from talkingface.errors import ConfigError, DatasetError
 from talkingface.execution import configure_threads
 from talkingface.logs import log_to_file
 
@@ -42,17 +41,92 @@ def collect(spec: str, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
     return {f.stem: f for f in files}
 
 
+def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace) -> int:
+    """Score a run folder's outputs against its dataset's clips, by its ``pairs.json``.
+
+    Outputs are ``videos/<video>__<audio>.mp4`` (``<id>.mp4`` in the paired setting); the pair
+    says which source video is the reference. The settings are the run's own
+    (``config.yaml``: its dataset's evaluation keys included), then ``--config_files``,
+    then the command line. The scoring is the runner's evaluate stage
+    (:func:`talkingface.scoring.evaluate_run`): per-clip scores in ``<run>/scores`` (a
+    second call resumes), results written to the run folder.
+    """
+    import json
+
+    from talkingface.data.base import Pair
+    from talkingface.runner import Item, read_record
+
+    overrides = dict(config_overrides)
+    run_dir = Path(overrides["run_dir"])
+    if args.reference or args.audio or overrides.get("dataset"):
+        raise ConfigError("--run_dir without --generated scores a run folder: it takes the videos, references, "
+                          "pairing and dataset from the folder",
+                          hint="drop --reference/--audio/--dataset, or give --generated to score other files "
+                               "(results then go to --run_dir)")
+    pairs_file, config_file = run_dir / "pairs.json", run_dir / "config.yaml"
+    for needed in (pairs_file, config_file):
+        if not needed.is_file():
+            raise DatasetError(f"--run_dir {run_dir}: no {needed.name} (not a run folder, or its run stopped "
+                               "before pairing)", hint="give a folder made by run_talkingface.py "
+                                                      "(saved/<model>-<dataset>-<time>), or --generated=<videos> "
+                                                      "to score files into a new result folder")
+    files = [str(config_file), *(overrides.pop("config_files", None) or ())]
+    config = load_config(None, None, files, overrides, with_dataset=False)
+    start_command(config)
+    from talkingface import preflight as check
+
+    check.check_output_dir(run_dir, "run_dir")
+    check.check_device(config["device"])
+    configure_threads(config)
+    try:
+        pairs = [Pair.from_dict(entry) for entry in json.loads(pairs_file.read_text(encoding="utf-8"))]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{pairs_file} is not a pairs list ({exc})", hint="re-run the run to rewrite it") from None
+    items = [Item(pair, run_dir) for pair in pairs]
+    records = {}
+    for item in items:
+        record = read_record(item)
+        if record is None and item.video_out.is_file():  # an output without its item record: score it anyway
+            audio = item.audio_out if item.audio_out.is_file() else item.video_out
+            record = {"id": item.id, "status": "ok", "generated_video": str(item.video_out),
+                      "real_video": str(item.pair.video), "audio": str(audio)}
+        if record is not None:
+            records[item.id] = record
+    log_to_file(run_dir / "run.log")
+    log.info("evaluate --run_dir %s: %d pair(s), %d output(s) found", run_dir, len(items),
+             sum(r.get("status") == "ok" for r in records.values()))
+    from talkingface import scoring
+    from talkingface.report import write_results
+    from talkingface.weights_mode import SEEDED_BANNER, choose_weights
+
+    weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
+                             int(config["seed"]))
+    results = {"run_dir": str(run_dir), "weights": weights.describe()}
+    if weights.seeded:
+        results["WARNING"] = SEEDED_BANNER
+    results.update(scoring.evaluate_run(items, records, config, weights))
+    write_results(run_dir, results, config)
+    return items_exit_code(results["counts"])
+
+
 def main(argv: list[str]) -> int:
     argv = rename_deprecated(argv, {"--out": "--run_dir", "--paired": "--pairing=paired"}, "evaluate")
     parser = command_parser("python -m talkingface evaluate", "LSE-C/LSE-D, FID, PSNR/SSIM on any videos. "
                             "Results go to --run_dir (default saved_dir/evaluate-<time>); the same --run_dir "
                             "resumes. --pairing=paired: references are ground truth (enables PSNR/SSIM). "
                             "--num_workers=N scores on N Ray actors; --ray_address joins a cluster.")
-    parser.add_argument("--generated", required=True, help="folder / list file / video to score")
+    parser.add_argument("--generated", default=None, help="folder / list file / video to score; without it, "
+                        "--run_dir=saved/<run> scores a run folder's outputs against its dataset (pairs.json)")
     parser.add_argument("--reference", default=None, help="reference videos, matched by file name (FID, PSNR/SSIM)")
     parser.add_argument("--audio", default=None, help="driving audio matched by name (default: each video's sound)")
     args, rest = parser.parse_known_args(argv)
     overrides = parse_overrides(rest, ("generated", "reference", "audio"))
+    if not args.generated:
+        if overrides.get("run_dir"):
+            return evaluate_run_dir(overrides, args)
+        raise ConfigError("evaluate needs --generated (videos to score) or --run_dir (a run folder to score "
+                          "against its dataset)", hint="e.g. --generated=out/ --reference=ref/, or "
+                                                       "--run_dir=saved/video_retalking-lrs2-<time>")
     dataset = overrides.pop("dataset", None)
     config = load_config(None, dataset, overrides.get("config_files") or (), overrides,
                          with_dataset=dataset is not None)
@@ -97,6 +171,11 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
 
     generated = collect(args.generated, VIDEO_SUFFIXES, "generated")
     references = collect(args.reference, VIDEO_SUFFIXES, "reference") if args.reference else {}
+    if args.audio and "lse" in config["metrics"] and config["lse_protocol"] == "reference":
+        raise ConfigError("--audio cannot be used with lse_protocol=reference: the reference tools score each "
+                          "video with its own sound track",
+                          hint="mux the audio into the videos, or pass --lse_protocol=direct (numbers not "
+                               "comparable with published tables)")
     audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}
     if not references:
         dropped = [m for m in config["metrics"] if m != "lse"]

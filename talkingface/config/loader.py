@@ -162,6 +162,8 @@ def load_config(model: str | None = None, dataset: str | None = None,
     overrides = dict(overrides or {})
     config = Config()
     _merge(config, read_yaml(config_dir / "overall.yaml"), "overall.yaml")
+    if (config_dir / "evaluation.yaml").is_file():  # the evaluation defaults, part of layer 1
+        _merge(config, read_yaml(config_dir / "evaluation.yaml"), "evaluation.yaml")
     model = model or overrides.get("model") or config["model"]
     dataset = dataset or overrides.get("dataset") or config["dataset"]
     config["model"], config["dataset"] = model, dataset

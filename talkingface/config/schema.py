@@ -80,7 +80,18 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("precision", "str", "auto | fp32 | fp16 | bf16 (half precision only on CUDA)",
         choices=("auto", "fp32", "fp16", "bf16")),
     Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),
-    # --- evaluation ---
+    # --- evaluation (defaults: config/evaluation.yaml, the reference tools' settings) ---
+    Key("lse_protocol", "str", "reference: the reference tools' ffmpeg media chain (JPEG/XVID re-encodes; "
+                               "comparable with published tables); direct: lossless decoding",
+        choices=("reference", "direct")),
+    Key("lse_aggregation", "str", "per_clip: mean over clips (a clip's tracks averaged first); "
+                                  "per_track: mean over face tracks, as syncnet_python prints them",
+        choices=("per_clip", "per_track")),
+    Key("lse_facedet_scale", "float", "frames are scaled by this for the S3FD face detector (run_pipeline "
+                                      "--facedet_scale)", minimum=0.01),
+    Key("lse_crop_scale", "float", "face crop margin (run_pipeline --crop_scale)", minimum=0),
+    Key("lse_num_failed_det", "int", "missed detections bridged inside a face track (run_pipeline "
+                                     "--num_failed_det)", minimum=0),
     Key("lse_crop", "str", "face: detect+track face crops (real videos); frame: whole frame (LRS2)",
         choices=("face", "frame")),
     Key("lse_detector", "str", "face detector for lse_crop=face", choices=("s3fd", "dlib")),

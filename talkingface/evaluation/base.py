@@ -107,7 +107,9 @@ class EvalContext:
 
     def __init__(self, config: Mapping[str, Any] | None = None, device: str | None = None,
                  cache_size: int = 2, detector: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
-        self.config: dict[str, Any] = dict(config or {})
+        from talkingface.evaluation.defaults import with_defaults
+
+        self.config: dict[str, Any] = with_defaults(config)
         self.device = resolve_device(device or self.config.get("device", "cpu"))
         # SyncNet's windows (640 samples, 4 MFCC steps per frame) assume 25 fps: every video is
         # resampled to it, whatever rate generation used (the reference tools silently assume 25).
@@ -168,11 +170,12 @@ class EvalContext:
         if self._detector is None:
             from talkingface.evaluation.lse_crop import make_detector
 
-            name = self.config.get("lse_detector", "s3fd")
+            name = self.config["lse_detector"]
             kwargs = {}
             if name == "s3fd":
                 mode, path = resolve_weights(self.config, "syncnet_s3fd")
-                kwargs = dict(path=path, weights=mode, seed=int(self.config.get("seed", 0)))
+                kwargs = dict(path=path, weights=mode, seed=int(self.config.get("seed", 0)),
+                              scale=float(self.config["lse_facedet_scale"]))
             self._detector = make_detector(name, str(self.device), **kwargs)
         return self._detector
 

@@ -31,11 +31,14 @@ DEFAULT_METRICS = ("lse", "fid", "psnr", "ssim")
 NOT_APPLICABLE = "not applicable"
 #: per-clip value columns of each metric (the aggregate gives mean/std/n of each)
 CLIP_KEYS = {"lse": ("lse_d", "lse_c", "lse_offset"), "fid": ("fid_frames",), "psnr": ("psnr",), "ssim": ("ssim",)}
-CONFIG_KEYS = ("lse_crop", "lse_detector", "vshift", "lse_batch_size", "lse_min_track", "lse_min_face_size",
-               "fid_crop", "fid_batch_size", "fid_frame_stride", "fidelity_crop", "pairing", "fps", "weights", "device")
+#: the LSE settings that change a clip's LSE values (part of the key of stored scores)
+_LSE_KEYS = ("lse_protocol", "lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size",
+             "lse_scene_threshold", "lse_num_failed_det", "lse_crop_scale", "lse_facedet_scale")
+CONFIG_KEYS = (*_LSE_KEYS, "lse_aggregation", "lse_batch_size", "fid_crop", "fid_batch_size", "fid_frame_stride",
+               "fidelity_crop", "pairing", "fps", "weights", "device")
 _FIDELITY_KEYS = ("fidelity_crop", "lse_detector", "pairing")
 #: config keys that change a metric's per-clip result (the key of stored scores; batch sizes and device do not)
-SCORE_KEYS = {"lse": ("lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size", "lse_scene_threshold"),
+SCORE_KEYS = {"lse": _LSE_KEYS,
               "fid": ("fid_crop", "lse_detector", "fid_frame_stride"), "psnr": _FIDELITY_KEYS, "ssim": _FIDELITY_KEYS}
 
 
@@ -222,6 +225,30 @@ def aggregate_scores(names: Sequence[str], rows: list[dict[str, Any]], scores: S
     return _aggregate(rows, computed, found, config)
 
 
+def lse_protocol_info(config: Mapping[str, Any]) -> dict[str, Any]:
+    """How the LSE numbers were made: protocol, crops, aggregation (printed with the table)."""
+    from talkingface.evaluation.defaults import with_defaults
+
+    config = with_defaults(config)
+    info = {"protocol": config["lse_protocol"], "crop": config["lse_crop"], "aggregation": config["lse_aggregation"]}
+    if config["lse_crop"] == "face":
+        info["detector"] = config["lse_detector"]
+    return info
+
+
+def _lse_aggregation(out: dict[str, Any], computed: Mapping[str, float], config: Mapping[str, Any]) -> None:
+    """Mean over clips (``per_clip``) or over face tracks (``per_track``), saying which."""
+    info = lse_protocol_info(config)
+    per_track = info["aggregation"] == "per_track"
+    for key, track_key in (("lse_d", "lse_track_d"), ("lse_c", "lse_track_c")):
+        if key not in out:
+            continue
+        if per_track:
+            out[key].update(mean=computed.get(track_key), std=computed.get(f"{track_key}_std"),
+                            n=int(computed.get("lse_track_n", 0)))
+        out[key].update(clips=int(computed.get("lse_n", 0)), tracks=int(computed.get("lse_track_n", 0)), **info)
+
+
 def aggregate(rows: list[dict[str, Any]], instances: Mapping[str, Metric],
               config: Mapping[str, Any]) -> dict[str, Any]:
     """The aggregate from metric objects that saw every clip (their ``compute()``)."""
@@ -243,6 +270,8 @@ def _aggregate(rows: list[dict[str, Any]], computed_by_metric: Mapping[str, dict
             if key in computed:
                 out[key] = {"mean": computed[key], "std": computed.get(f"{key}_std"),
                             "n": int(computed.get(f"{name}_n", 0)), "skipped": int(computed.get(f"{name}_skipped", 0))}
+        if name == "lse":
+            _lse_aggregation(out, computed, config)
     weights = {name: dict(weights.get(name, {})) for name in computed_by_metric}
     out["weights"] = weights
     if any(info.get("weights") == "seeded" for info in weights.values()):

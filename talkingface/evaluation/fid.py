@@ -103,9 +103,9 @@ class FIDMetric:
                  device: str | None = None, net: FIDInceptionV3 | None = None) -> None:
         self.context = context or EvalContext(config, device)
         cfg = self.context.config
-        self.crop = cfg.get("fid_crop", "face")
-        self.batch_size = int(cfg.get("fid_batch_size", 32))
-        self.stride = max(1, int(cfg.get("fid_frame_stride", 1)))
+        self.crop = cfg["fid_crop"]
+        self.batch_size = int(cfg["fid_batch_size"])
+        self.stride = max(1, int(cfg["fid_frame_stride"]))
         self.device = self.context.device
         if net is None:
             mode, path = resolve_weights(cfg, "inception")

@@ -82,7 +82,7 @@ class _FidelityMetric:
     def __init__(self, config: dict | None = None, *, context: EvalContext | None = None,
                  device: str | None = None) -> None:
         self.context = context or EvalContext(config, device)
-        self.crop = self.context.config.get("fidelity_crop", "face")
+        self.crop = self.context.config["fidelity_crop"]
         self.paired_setting = self.context.config.get("pairing") == "paired"
         self.track_config = lse_crop.TrackConfig(min_track=0, min_face_size=0.0)
         self._rows: list[dict[str, Any]] = []

@@ -36,6 +36,7 @@ from talkingface.registry import register
 
 log = logging.getLogger(__name__)
 
+PROTOCOLS = ("reference", "direct")
 SILENCE_PEAK = 3  # int16 units (about -80 dBFS): below this the clip has no speech to sync with
 
 
@@ -153,12 +154,16 @@ def plot_offset_curve(mdist: np.ndarray, vshift: int, path: str | Path, title: s
 class LSEMetric:
     """LSE-D (lower is better) and LSE-C (higher is better) per clip; mean/std over clips.
 
-    Config keys: ``lse_crop`` (face|frame), ``lse_detector`` (s3fd|dlib),
-    ``vshift`` (15), ``lse_batch_size`` (20), ``lse_min_track`` (100),
-    ``lse_min_face_size`` (100), ``lse_scene_threshold`` (30; null: no shot
-    detection), ``weights``, ``checkpoint_dir``, ``seed``.
+    Config keys (defaults: config/evaluation.yaml): ``lse_protocol``
+    (reference: the reference tools' ffmpeg chain | direct: lossless),
+    ``lse_crop`` (face|frame), ``lse_detector`` (s3fd|dlib), ``vshift``,
+    ``lse_batch_size``, ``lse_min_track``, ``lse_min_face_size``,
+    ``lse_num_failed_det``, ``lse_crop_scale``, ``lse_facedet_scale``,
+    ``lse_scene_threshold`` (null: no shot detection), ``weights``,
+    ``checkpoint_dir``, ``seed``.
     With several face tracks in a clip, its values are the mean over tracks
-    (each track is one line of the reference's output).
+    (each track is one line of the reference's output, kept in ``lse_tracks``);
+    ``lse_aggregation: per_track`` averages over tracks instead of clips.
     """
 
     name = "lse"
@@ -168,16 +173,25 @@ class LSEMetric:
                  device: str | None = None, net: SyncNet | None = None) -> None:
         self.context = context or EvalContext(config, device)
         cfg = self.context.config
-        self.crop = cfg.get("lse_crop", "face")
-        if self.crop not in ("face", "frame"):
-            from talkingface.errors import ConfigError
+        from talkingface.errors import ConfigError
 
+        self.crop = cfg["lse_crop"]
+        if self.crop not in ("face", "frame"):
             raise ConfigError(f"lse_crop must be face or frame, not {self.crop!r}")
-        self.vshift = int(cfg.get("vshift", 15))
-        self.batch_size = int(cfg.get("lse_batch_size", 20))
-        threshold = cfg.get("lse_scene_threshold", 30.0)
-        self.track_config = lse_crop.TrackConfig(min_track=int(cfg.get("lse_min_track", 100)),
-                                                 min_face_size=float(cfg.get("lse_min_face_size", 100)),
+        self.protocol = cfg["lse_protocol"]
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"lse_protocol must be reference or direct, not {self.protocol!r}")
+        if self.protocol == "reference":
+            from talkingface.evaluation.reference_chain import ffmpeg_program
+
+            ffmpeg_program()  # say it is missing before any clip
+        self.vshift = int(cfg["vshift"])
+        self.batch_size = int(cfg["lse_batch_size"])
+        threshold = cfg["lse_scene_threshold"]
+        self.track_config = lse_crop.TrackConfig(min_track=int(cfg["lse_min_track"]),
+                                                 min_face_size=float(cfg["lse_min_face_size"]),
+                                                 num_failed_det=int(cfg["lse_num_failed_det"]),
+                                                 crop_scale=float(cfg["lse_crop_scale"]),
                                                  scene_threshold=None if threshold is None else float(threshold))
         self.device = self.context.device
         if net is None:
@@ -193,8 +207,9 @@ class LSEMetric:
     def weights_info(self) -> dict[str, Any]:
         info = dict(getattr(self.net, "weights_info", {"weights": "unknown"}))
         info["crop"] = self.crop
+        info["protocol"] = self.protocol
         if self.crop == "face":
-            info["detector"] = self.context.config.get("lse_detector", "s3fd")
+            info["detector"] = self.context.config["lse_detector"]
         return info
 
     def reset(self) -> None:
@@ -205,6 +220,8 @@ class LSEMetric:
         return list(self._rows)
 
     def _segments(self, item) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+        if self.protocol == "reference":
+            return self._reference_segments(item)
         clip = self.context.video(item.generated)
         try:
             audio = self.context.audio(item.audio if item.audio is not None else item.generated)
@@ -223,6 +240,20 @@ class LSEMetric:
             segments.append((crops, piece, {"start": track.start, "end": track.end}))
         return segments
 
+    def _reference_segments(self, item) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+        """The reference tools' ffmpeg chain on the video file (its own sound track, as they score it)."""
+        from talkingface.evaluation import reference_chain
+
+        source = item.generated
+        if hasattr(source, "frames") or not isinstance(source, (str, Path)):
+            raise SkipClip("lse_protocol=reference scores video files (the reference tools re-encode them); "
+                           "decoded frames need lse_protocol=direct")
+        if not Path(source).is_file():
+            raise SkipClip(f"{source} does not exist")
+        if self.crop == "frame":
+            return reference_chain.frame_segments(source)
+        return reference_chain.face_segments(source, self.context.detector(), self.track_config)
+
     def update(self, generated: Any, reference: Any = None, **kw: Any) -> dict[str, Any]:
         item = as_item(generated, reference, audio=kw.get("audio"), name=kw.get("name"))
         try:
@@ -237,9 +268,8 @@ class LSEMetric:
         values = {"lse_d": float(np.mean([r.lse_d for r, _ in results])),
                   "lse_c": float(np.mean([r.lse_c for r, _ in results])),
                   "lse_offset": main.offset}
-        extra = {"lse_windows": sum(r.num_windows for r, _ in results)}
-        if self.crop == "face":
-            extra["lse_tracks"] = [{**span, **r.as_dict()} for r, span in results]
+        extra = {"lse_windows": sum(r.num_windows for r, _ in results),
+                 "lse_tracks": [{**span, **r.as_dict()} for r, span in results]}
         out = row(item.name, values, None, **extra)
         self._rows.append(out)
         return out
@@ -262,8 +292,14 @@ class LSEMetric:
         scored = [r for r in rows if not r["skipped"]]
         d_mean, d_std = mean_std([r["lse_d"] for r in scored])
         c_mean, c_std = mean_std([r["lse_c"] for r in scored])
+        # per_track: every face track counts once (a clip without a track list is one track)
+        tracks = [t for r in scored for t in (r.get("lse_tracks") or [{"lse_d": r["lse_d"], "lse_c": r["lse_c"]}])]
+        td_mean, td_std = mean_std([t["lse_d"] for t in tracks])
+        tc_mean, tc_std = mean_std([t["lse_c"] for t in tracks])
         return {"lse_d": d_mean, "lse_d_std": d_std, "lse_c": c_mean, "lse_c_std": c_std,
-                "lse_n": float(len(scored)), "lse_skipped": float(len(rows) - len(scored))}
+                "lse_n": float(len(scored)), "lse_skipped": float(len(rows) - len(scored)),
+                "lse_track_d": td_mean, "lse_track_d_std": td_std, "lse_track_c": tc_mean,
+                "lse_track_c_std": tc_std, "lse_track_n": float(len(tracks))}
 
     def compute(self) -> dict[str, float]:
         return self.summarise(self._rows)

@@ -18,7 +18,7 @@ x1, y1, x2, y2, score`` in frame pixels.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -114,7 +114,7 @@ def detect_all(frames_rgb: np.ndarray, detector: Detector) -> list[np.ndarray]:
 _DOWNSCALE = ((3200, 12), (2100, 8), (1700, 6), (1200, 5), (900, 4), (600, 3), (400, 2))
 
 
-def scene_cuts(frames_rgb: np.ndarray, threshold: float | None = 30.0,
+def scene_cuts(frames_rgb: Iterable[np.ndarray], threshold: float | None = 30.0,
                min_scene_len: int = 15) -> list[tuple[int, int]]:
     """Shots as ``[start, end)`` frame ranges, by the rule of PySceneDetect 0.5.1's ``ContentDetector``.
 
@@ -122,16 +122,20 @@ def scene_cuts(frames_rgb: np.ndarray, threshold: float | None = 30.0,
     downscale factor of its video manager; a cut is declared at frame ``i`` when
     the mean absolute change of H, S and V (averaged over the three) reaches
     ``threshold`` and the previous cut is at least ``min_scene_len`` frames back
-    (the first cut has no such limit).
+    (the first cut has no such limit). ``frames_rgb`` may be any iterable (frames
+    decoded on the fly).
     """
-    n = len(frames_rgb)
-    if threshold is None or n < 2:
-        return [(0, n)]
-    width = frames_rgb[0].shape[1]
-    step = next((factor for min_width, factor in _DOWNSCALE if width >= min_width), 1)
+    if threshold is None:
+        return [(0, len(frames_rgb))]
     cuts: list[int] = []
     previous = None
+    step = 1
+    n = 0
     for index, frame in enumerate(frames_rgb):
+        n = index + 1
+        if index == 0:
+            width = frame.shape[1]
+            step = next((factor for min_width, factor in _DOWNSCALE if width >= min_width), 1)
         hsv = cv2.cvtColor(np.ascontiguousarray(frame[::step, ::step]), cv2.COLOR_RGB2HSV).astype(np.int32)
         if previous is not None:
             pixels = hsv.shape[0] * hsv.shape[1]
@@ -202,16 +206,18 @@ def link_tracks(detections: Sequence[np.ndarray], start: int, end: int,
     return tracks, dropped
 
 
-def face_tracks(frames_rgb: np.ndarray, detector: Detector | None = None, config: TrackConfig = TrackConfig(),
-                detections: Sequence[np.ndarray] | None = None) -> TrackReport:
-    """Shots -> tracks for a whole clip (detections are computed unless given)."""
+def face_tracks(frames_rgb: np.ndarray | None, detector: Detector | None = None,
+                config: TrackConfig = TrackConfig(), detections: Sequence[np.ndarray] | None = None,
+                scenes: list[tuple[int, int]] | None = None) -> TrackReport:
+    """Shots -> tracks for a whole clip (detections and shots are computed unless given)."""
     if detections is None:
         if detector is None:
             raise ValueError("face_tracks needs a detector or precomputed detections")
         detections = detect_all(frames_rgb, detector)
     n = len(detections)
-    scenes = scene_cuts(frames_rgb, config.scene_threshold, config.min_scene_len) if frames_rgb is not None \
-        else [(0, n)]
+    if scenes is None:
+        scenes = scene_cuts(frames_rgb, config.scene_threshold, config.min_scene_len) if frames_rgb is not None \
+            else [(0, n)]
     tracks: list[FaceTrack] = []
     dropped: list[str] = []
     for start, end in scenes:
