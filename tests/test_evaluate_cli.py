@@ -99,17 +99,10 @@ def test_in_process_scoring_never_imports_ray(tmp_path):
 
 
 def _evaluate_config(argv):
-    import argparse
-
+    from talkingface.cli import parse_overrides
     from talkingface.commands.evaluate import build_config
 
-    parser = argparse.ArgumentParser()
-    for name in ("--dataset", "--num_workers", "--ray_address"):
-        parser.add_argument(name, default=None)
-    parser.add_argument("--paired", action="store_true")
-    parser.add_argument("--config_files", default="")
-    args, rest = parser.parse_known_args(argv)
-    return build_config(args, rest)
+    return build_config(parse_overrides(argv))
 
 
 def test_evaluate_defaults_are_the_reference_tools_not_a_dataset(tmp_path):

@@ -41,6 +41,17 @@ def collect(spec: str, suffixes: tuple[str, ...], what: str) -> dict[str, Path]:
     return {f.stem: f for f in files}
 
 
+def build_config(overrides: dict[str, Any]) -> Any:
+    """The evaluation config: defaults < ``--dataset``'s layer (only when given) < files < command line.
+
+    Without ``--dataset`` no dataset's config is read: scoring arbitrary videos uses the
+    reference tools' settings (config/evaluation.yaml), not those of the bundled sample set.
+    """
+    overrides = dict(overrides)
+    dataset = overrides.pop("dataset", None)
+    return load_config(None, dataset, overrides.get("config_files") or (), overrides, with_dataset=dataset is not None)
+
+
 def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace) -> int:
     """Score a run folder's outputs against its dataset's clips, by its ``pairs.json``.
 
@@ -127,9 +138,7 @@ def main(argv: list[str]) -> int:
         raise ConfigError("evaluate needs --generated (videos to score) or --run_dir (a run folder to score "
                           "against its dataset)", hint="e.g. --generated=out/ --reference=ref/, or "
                                                        "--run_dir=saved/video_retalking-lrs2-<time>")
-    dataset = overrides.pop("dataset", None)
-    config = load_config(None, dataset, overrides.get("config_files") or (), overrides,
-                         with_dataset=dataset is not None)
+    config = build_config(overrides)
     start_command(config)
     items, out = preflight(config, args)
     configure_threads(config)
