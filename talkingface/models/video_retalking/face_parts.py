@@ -102,6 +102,19 @@ def blend_whole_frame(a: np.ndarray, b: np.ndarray, mask: np.ndarray, levels: in
     return np.uint8(cv2.resize(np.clip(blended, 0, 255), (width, height)))
 
 
+def make_croper(options: Any) -> Any:
+    """The clip-crop part alone (dlib only, no networks), predictor from ``options.checkpoint_dir``.
+
+    For callers that crop before loading the networks (``infer`` fails fast on a
+    clip without a face).
+    """
+    from talkingface.face.croper import Croper
+    from talkingface.models.video_retalking.options import CheckpointFiles
+
+    return Croper(CheckpointFiles(options.checkpoint_dir, seeded=True).path("dlib_landmarks"),
+                  select=options.face_select)
+
+
 def build(config: Any, mode: str, seed: int, device: str, options: Any, files: Any) -> dict[str, Any]:
     """The face-stack callables of :class:`~talkingface.models.video_retalking.parts.Parts`.
 
@@ -185,6 +198,11 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
             y1, y2, x1, x2 = (int(v) for v in box)
             detector.hint = (x1, y1, x2, y2)
 
+    def reset_noise() -> None:
+        """Restart GFPGAN's seeded noise (each clip gets the same draws for the same input)."""
+        if gfpgan is not None and gfpgan.generator is not None:
+            gfpgan.generator.manual_seed(seed)
+
     def coefficients(crops256: np.ndarray, lm: np.ndarray) -> np.ndarray:
         return recon3d.coefficients(recon, crops256, lm, lm3d, device=device)
 
@@ -242,4 +260,4 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     return {"crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
             "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
             "parse_labels": parse, "blend_region": blend_region, "face_blend": face_blend,
-            "stand_ins": stand_ins}
+            "stand_ins": stand_ins, "reset_noise": reset_noise}

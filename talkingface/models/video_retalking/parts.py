@@ -40,6 +40,7 @@ class Parts:
     parse_labels: Any    # image -> (S,S) face-parsing class labels (19 classes), any size
     blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b (whole frame or near box)
     face_blend: Any      # (generated frame, original frame, box, face mask of the box) -> final frame
+    reset_noise: Any = None  # () -> None: restart seeded noise generators (once per clip)
     stand_ins: Any = None  # SeededStandIns of a seeded run (None with official weights)
     files: Any = None      # CheckpointFiles: the folder and every file the parts asked for
 

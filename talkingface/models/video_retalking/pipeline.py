@@ -385,6 +385,9 @@ class VideoReTalkingPipeline:
             refs = self.references_stage(shown, enhanced, lm[:used], cropped["box"], cropped["quad"], boxes)
             num_samples = int(round(len(chunks) * self.options.sample_rate / fps))
             wav = np.pad(wav, (0, max(0, num_samples - len(wav))))[:num_samples]
+            reset_noise = getattr(self.parts, "reset_noise", None)
+            if reset_noise is not None:
+                reset_noise()
             with VideoWriter(outfile, fps, wav, self.options.sample_rate) as writer, \
                     tqdm(total=len(chunks), desc="lip-sync", unit="frame", leave=False,
                          disable=len(chunks) < 16) as bar:
