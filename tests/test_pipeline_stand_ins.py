@@ -89,7 +89,8 @@ def test_real_seeded_s3fd_boxes_reach_the_pipeline(tmp_path, frames):
     pipe = _pipeline(tmp_path, seeded_stand_ins=["five_points", "parsing"], **CHEAP)
     state = ClipState(frames, 25.0, StageCache(None, {}), ClipScratch(tmp_path))
     boxes = pipe.face_boxes_stage(state)
-    detector = s3fd.S3FDDetector(load_net(s3fd.S3FD(), name="s3fd", weights="seeded"), "cpu")
+    net = load_net(s3fd.S3FD(), name="s3fd", weights="seeded")
+    detector = s3fd.S3FDDetector(net, "cpu", channel_order="rgb")  # the L-Net box path: the net sees RGB
     expected, _ = s3fd.face_boxes(frames, detector, pads=(0, 20, 0, 0))
     assert np.array_equal(boxes, expected)
     stand_in = _pipeline(tmp_path, **CHEAP).face_boxes_stage(state)
