@@ -187,7 +187,7 @@ class RetinaFaceDetector:
 
     def __init__(self, net: RetinaFace, device: str | torch.device = "cpu", *, confidence_threshold: float = 0.9,
                  nms_threshold: float = 0.4, top_k: int | None = 5000, keep_top_k: int | None = 750,
-                 downscale_above: int | None = 1500, nms_offset: float = 1.0) -> None:
+                 downscale_above: int | None = 1500, nms_offset: float = 1.0, nms_keeps_nan: bool = False) -> None:
         self.net = net.eval()
         self.device = torch.device(device)
         self.confidence_threshold = confidence_threshold
@@ -196,6 +196,7 @@ class RetinaFaceDetector:
         self.keep_top_k = keep_top_k
         self.downscale_above = downscale_above
         self.nms_offset = nms_offset
+        self.nms_keeps_nan = nms_keeps_nan
 
     @torch.inference_mode()
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +216,8 @@ class RetinaFaceDetector:
         inds = torch.nonzero(scores > self.confidence_threshold)[:, 0]
         order = inds[score_order(scores[inds])][: self.top_k]
         boxes, points, scores = boxes[order], points[order], scores[order]
-        keep = nms(boxes, scores, self.nms_threshold, offset=self.nms_offset)[: self.keep_top_k]
+        keep = nms(boxes, scores, self.nms_threshold, offset=self.nms_offset,
+                   keep_undefined=self.nms_keeps_nan)[: self.keep_top_k]
         dets = torch.cat([boxes[keep], scores[keep, None]], 1).numpy()
         return dets / ss, points[keep].numpy() / ss
 
@@ -223,9 +225,10 @@ class RetinaFaceDetector:
 
 
 #: facexlib's ``retinaface_resnet50`` as GFPGANer calls it (``detect_faces(img, 0.97)``, original size):
-#: score > 0.97, torchvision NMS 0.4 (no +1 px), no top-k cut, no downscaling of large frames.
+#: score > 0.97, torchvision NMS 0.4 (no +1 px; an undefined IoU keeps the box), no top-k cut, no
+#: downscaling of large frames.
 FACEXLIB_OPTIONS = {"confidence_threshold": 0.97, "nms_threshold": 0.4, "top_k": None, "keep_top_k": None,
-                    "downscale_above": None, "nms_offset": 0.0}
+                    "downscale_above": None, "nms_offset": 0.0, "nms_keeps_nan": True}
 
 
 def load_retinaface(path: str | Path | None = None, *, weights: str = "official", seed: int = 0,
