@@ -192,3 +192,29 @@ def test_fan_loads_from_a_torchscript_archive(tmp_path):
         z.writestr("archive/code/__torch__.py", "garbage")
     with pytest.raises(CheckpointError, match="damaged.zip"):
         fan_mod.load_fan(damaged)
+
+
+def test_nms_undefined_iou_numpy_vs_torchvision_rule():
+    """Overflowing boxes give NaN IoUs: py_cpu_nms (GPEN) drops them, torchvision (facexlib) keeps them."""
+    from talkingface.face.nms import nms
+
+    inf = float("inf")
+    boxes = torch.tensor([[0.0, 0.0, inf, inf], [1.0, 1.0, inf, inf], [0.0, 0.0, 10.0, 10.0]])
+    scores = torch.tensor([0.99, 0.98, 0.97])
+    assert nms(boxes, scores, 0.4).tolist() == [0, 2]  # box 1: IoU inf/inf = NaN suppresses (ovr <= thresh keeps)
+    assert nms(boxes, scores, 0.4, keep_undefined=True).tolist() == [0, 1, 2]
+
+
+def test_facexlib_flavour_detector_options():
+    from talkingface.face.retinaface import FACEXLIB_OPTIONS, load_retinaface
+
+    gpen_like = load_retinaface(weights="seeded")
+    facexlib = load_retinaface(weights="seeded", flavour="facexlib")
+    assert (gpen_like.confidence_threshold, gpen_like.top_k, gpen_like.downscale_above) == (0.9, 5000, 1500)
+    for key, value in FACEXLIB_OPTIONS.items():
+        assert getattr(facexlib, key) == value
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    boxes, points = facexlib(image)
+    assert len(boxes) and boxes[:, 4].min() > 0.97 and points.shape == (len(boxes), 5, 2)
+    with pytest.raises(ValueError, match="flavour"):
+        load_retinaface(weights="seeded", flavour="dlib")

@@ -21,13 +21,16 @@ def score_order(scores: torch.Tensor) -> torch.Tensor:
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *,
-        offset: float = 0.0, top_k: int | None = None) -> torch.Tensor:
+        offset: float = 0.0, top_k: int | None = None, keep_undefined: bool = False) -> torch.Tensor:
     """Indices of the boxes kept, highest score first.
 
     ``boxes`` (N, 4) as x1, y1, x2, y2; ``scores`` (N,). A box is dropped when its
     IoU with an already kept box is above ``iou_threshold`` (kept when equal).
     ``offset=1`` measures widths as ``x2 - x1 + 1`` (py-faster-rcnn pixels);
     ``top_k`` keeps only the best ``top_k`` candidates before suppression.
+    An undefined IoU (NaN, from overflowing boxes) suppresses the box, as the
+    numpy references (``ovr <= thresh`` keeps); ``keep_undefined=True`` keeps it,
+    as torchvision's ``nms`` (suppresses only ``iou > thresh``; facexlib).
     """
     if boxes.ndim != 2 or boxes.shape[-1] != 4 or scores.shape != boxes.shape[:1]:
         raise ValueError(f"nms: boxes must be (N, 4) and scores (N,), got {tuple(boxes.shape)} / "
@@ -50,5 +53,5 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *,
         h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest]) + offset).clamp(min=0.0)
         inter = w * h
         iou = inter / (areas[i] + areas[rest] - inter)
-        order = rest[iou <= iou_threshold]
+        order = rest[~(iou > iou_threshold)] if keep_undefined else rest[iou <= iou_threshold]
     return torch.stack(keep)
