@@ -28,11 +28,11 @@ class CropFirstParts:
     """
 
     def __init__(self, config: Any, weights: Any, options: Any) -> None:
-        from talkingface.face.croper import Croper
+        from talkingface.models.video_retalking.face_parts import make_croper
 
         self._args = (config, weights, options)
         self._parts = None
-        self.crop = Croper(select=options.face_select).crop
+        self.crop = make_croper(options).crop  # dlib's predictor from the configured checkpoint_dir
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
