@@ -38,7 +38,10 @@ class AccelOptions:
 
     @property
     def use_channels_last(self) -> bool:
-        return self.channels_last in ("auto", "true", "1", "yes")
+        """auto: on CUDA (cuDNN NHWC kernels); not on CPU, where bench_levers measured it slower (levers.md)."""
+        if self.channels_last == "auto":
+            return self.device.startswith("cuda")
+        return self.channels_last in ("true", "1", "yes")
 
     def autocast_dtype(self) -> torch.dtype | None:
         """The autocast dtype, or None for plain fp32 (CPU default: reduced precision is opt-in)."""

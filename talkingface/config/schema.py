@@ -75,8 +75,16 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("face_select", "str", "which face when a clip shows several, the same one in every stage and frame: "
                               "largest | center | left | right | N (N-th face from the left, 0 = leftmost)",
         pattern=r"largest|center|left|right|[0-9]+"),
-    Key("precision", "str", "auto | fp32 | fp16 | bf16 (half precision only on CUDA)",
+    Key("precision", "str", "auto | fp32 | fp16 | bf16: auto = fp32 on CPU, fp16 autocast on CUDA; bf16 on CPU is "
+                            "an opt-in with a measured quality cost (bench/RESULTS.md)",
         choices=("auto", "fp32", "fp16", "bf16")),
+    Key("channels_last", "str", "NHWC memory format for the networks: auto (where measured faster) | true | false",
+        choices=("auto", "true", "false")),
+    Key("compile", "bool", "torch.compile the networks (inductor; kernels cached in compile_cache_dir)"),
+    Key("compile_cache_dir", "path", "torch.compile cache (null: ~/.cache/talkingface/inductor)", nullable=True),
+    Key("compose_on_device", "str", "compose stage (GFPGAN paste, parsing, blends) batched in torch on the device: "
+                                    "auto (CUDA only) | true | false (OpenCV on the CPU)",
+        choices=("auto", "true", "false")),
     Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),
     # --- evaluation ---
     Key("lse_crop", "str", "face: detect+track face crops (real videos); frame: whole frame (LRS2)",

@@ -107,9 +107,15 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
         if options.face_detector == "dlib" or mode == "seeded" else \
         s3fd.load_s3fd(weights=mode, seed=seed, device=device, select=options.face_select)
     use_restoration = options.enhancer != "none"
+    gfpgan = None
     if use_restoration:
         gpen = restore.FaceEnhancer(load_gpen(weights=mode, seed=seed, device=device), parse_net, detector5, device)
         gfpgan = restore.GFPGANRestorer(load_gfpgan(weights=mode, seed=seed, device=device), detector5, device)
+    from talkingface.accel import AccelOptions, accelerate
+
+    accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
+    for net in [recon, parse_net] + ([gpen.gpen, gfpgan.net] if use_restoration else []):
+        accelerate(net, accel)
 
     def coefficients(crops256: np.ndarray, lm: np.ndarray) -> np.ndarray:
         return recon3d.coefficients(recon, crops256, lm, lm3d, device=device)
@@ -149,7 +155,14 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
         mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=1, sigmaY=1)
         return blend_in_region(generated, original, mask, box, levels=6)
 
-    return {"crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
+    compose_batch = None  # accel hook: the compose stage batched in torch on the device
+    if {"auto": device.startswith("cuda"), "true": True}.get(str(options.compose_on_device).lower(), False):
+        from talkingface.accel.device_compose import DeviceComposer
+
+        compose_batch = DeviceComposer(gfpgan, None if landmark_parser is not None else parse_net, parse_labels,
+                                       device)
+
+    return {"compose_batch": compose_batch, "crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
             "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
             "parse_labels": parse_labels, "blend_region": lambda a, b, m, box, levels=10: blend_in_region(a, b, m, box,
                                                                                                       levels),

@@ -40,6 +40,7 @@ class Parts:
     parse_labels: Any    # image -> (S,S) face-parsing class labels (19 classes), any size
     blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b near box
     face_blend: Any      # (generated frame, original frame, box, face mask of the box) -> final frame
+    compose_batch: Any = None  # accel: (frames, preds, boxes) -> composed frames on the device, or None
 
 
 def build_parts(config: Any, weights: Any, options: Any) -> Parts:
@@ -50,6 +51,11 @@ def build_parts(config: Any, weights: Any, options: Any) -> Parts:
     device = options.device
     root = config.get("checkpoint_dir")
     nets = build_networks(mode, seed=seed, device=device, root=root)
+    from talkingface.accel import AccelOptions, accelerate
+
+    accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
+    accelerate(nets.dnet, accel, "DNet")
+    accelerate(nets.enet, accel, "ENet")
 
     def dnet(src: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
         with autocast(device, options.precision):

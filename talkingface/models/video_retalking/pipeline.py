@@ -77,6 +77,7 @@ class PipelineOptions:
     face_detector: str = "s3fd"
     face_select: str = "largest"
     precision: str = "auto"
+    compose_on_device: str = "auto"
     cache_dir: str | None = None
     max_seconds: float | None = None
     seed: int = 0
@@ -381,8 +382,12 @@ class VideoReTalkingPipeline:
                          disable=len(chunks) < 16) as bar:
                 for idx, preds in self.lipsync_stage(state, chunks, boxes, refs):
                     with self._stage("compose"):
-                        composed = np.stack([self.compose_frame(np.asarray(frames[j]), pred, boxes[j])
-                                             for j, pred in zip(idx, preds)])
+                        if self.parts.compose_batch is not None:  # accel hook: the batch composed on the device
+                            composed = self.parts.compose_batch([np.asarray(frames[j]) for j in idx], preds,
+                                                                [boxes[j] for j in idx])
+                        else:
+                            composed = np.stack([self.compose_frame(np.asarray(frames[j]), pred, boxes[j])
+                                                 for j, pred in zip(idx, preds)])
                     with self._stage("encode"):
                         writer.write(composed)
                     bar.update(len(idx))
