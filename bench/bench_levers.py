@@ -66,16 +66,16 @@ def networks(names: list[str]):
         out["dnet"] = (nets.dnet, lambda: ((src, drive), {}), lambda o: o["fake_image"])
     if "gpen" in names:
         x = rand(1, 3, 512, 512)
-        out["gpen"] = (load_gpen(weights="seeded"), lambda: ((x,), {}), lambda o: o)
+        out["gpen"] = (load_gpen(weights="seeded"), lambda x=x: ((x,), {}), lambda o: o)
     if "gfpgan" in names:
         x = rand(1, 3, 512, 512)
-        out["gfpgan"] = (load_gfpgan(weights="seeded"), lambda: ((x,), {}), lambda o: o[0] if isinstance(o, tuple) else o)
+        out["gfpgan"] = (load_gfpgan(weights="seeded"), lambda x=x: ((x,), {}), lambda o: o[0] if isinstance(o, tuple) else o)
     if "parsenet" in names:
         x = rand(1, 3, 512, 512)
-        out["parsenet"] = (load_parsenet(weights="seeded"), lambda: ((x,), {}), lambda o: o[0] if isinstance(o, tuple) else o)
+        out["parsenet"] = (load_parsenet(weights="seeded"), lambda x=x: ((x,), {}), lambda o: o[0] if isinstance(o, tuple) else o)
     if "recon" in names:
         x = rand(1, 3, 224, 224).abs()
-        out["recon"] = (load_recon(weights="seeded"), lambda: ((x,), {}), lambda o: o)
+        out["recon"] = (load_recon(weights="seeded"), lambda x=x: ((x,), {}), lambda o: o)
     return out
 
 

@@ -19,12 +19,16 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.float32)
 
 
+#: the CUDA path's ops run on the GPU when one is present (bench/gpu_check.sh runs these there)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _t(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(DEVICE)
 
 
 def _n(tensor: torch.Tensor) -> np.ndarray:
-    return tensor[0].permute(1, 2, 0).numpy()
+    return tensor[0].permute(1, 2, 0).cpu().numpy()
 
 
 @pytest.mark.parametrize("shape,size", [((100, 80), (256, 200)), ((512, 512), (173, 141)), ((37, 51), (384, 384))])
@@ -48,7 +52,7 @@ def test_pyramid_steps_equal_cv2(shape):
 def test_gaussian_blur_equals_cv2():
     mask = (np.random.default_rng(2).random((120, 90)) > 0.5).astype(np.float32)
     ref = cv2.GaussianBlur(mask, (0, 0), sigmaX=1, sigmaY=1)
-    ours = torch_ops.gaussian_blur(torch.from_numpy(mask)[None, None], 1.0)[0, 0].numpy()
+    ours = torch_ops.gaussian_blur(torch.from_numpy(mask)[None, None].to(DEVICE), 1.0)[0, 0].cpu().numpy()
     assert np.abs(ours - ref).max() < 1e-5
 
 
@@ -59,7 +63,7 @@ def test_laplacian_blend_equals_numpy_blend(levels):
     cv2.circle(mask, (260, 300), 120, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), 5)
     ref = laplacian_blend(a, b, mask, levels)
-    ours = _n(torch_ops.laplacian_blend(_t(a), _t(b), torch.from_numpy(mask)[None, None], levels))
+    ours = _n(torch_ops.laplacian_blend(_t(a), _t(b), torch.from_numpy(mask)[None, None].to(DEVICE), levels))
     assert np.abs(ours - ref).max() < 0.05  # float32 summation order only
     assert np.abs(ours - b).max() > 50  # the blend really mixes the two
 
@@ -71,7 +75,7 @@ def test_blend_in_region_equals_cpu_path():
     mask[140:240, 280:370] = 1.0
     ref = blend_in_region(frame_a, frame_b, mask, box, levels=10)
     ours = torch_ops.blend_in_region(_t(frame_a.astype(np.float32))[0], _t(frame_b.astype(np.float32))[0],
-                                     torch.from_numpy(mask), box, levels=10)
+                                     torch.from_numpy(mask).to(DEVICE), box, levels=10).cpu()
     diff = np.abs(ours.permute(1, 2, 0).numpy().astype(np.int16) - ref.astype(np.int16))
     assert diff.max() <= 1  # uint8 rounding of a float difference
     assert (diff > 0).mean() < 0.01

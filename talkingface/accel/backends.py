@@ -20,6 +20,11 @@ import torch
 log = logging.getLogger(__name__)
 
 
+#: networks for which channels_last beat NCHW on CPU at fp32 parity (bench/results/levers.md, 1 thread):
+#: ParseNet 1.22x, ReconNet 1.07x; D-Net 0.80x, GPEN 0.75x, GFPGAN 0.99x stay NCHW there
+CPU_CHANNELS_LAST = frozenset({"ParseNet", "ReconNet"})
+
+
 @dataclass(frozen=True)
 class AccelOptions:
     """The config keys of the acceleration layer (same names as in the config schema)."""
@@ -38,9 +43,13 @@ class AccelOptions:
 
     @property
     def use_channels_last(self) -> bool:
-        """auto: on CUDA (cuDNN NHWC kernels); not on CPU, where bench_levers measured it slower (levers.md)."""
+        """For a network not in :data:`CPU_CHANNELS_LAST`: auto = CUDA only (cuDNN NHWC kernels)."""
+        return self.channels_last_for("")
+
+    def channels_last_for(self, network: str) -> bool:
+        """auto: every network on CUDA; on CPU only those bench_levers measured faster (levers.md)."""
         if self.channels_last == "auto":
-            return self.device.startswith("cuda")
+            return self.device.startswith("cuda") or network in CPU_CHANNELS_LAST
         return self.channels_last in ("true", "1", "yes")
 
     def autocast_dtype(self) -> torch.dtype | None:
@@ -82,7 +91,7 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
     if getattr(module, "_talkingface_accel", None) == options:
         return module
     name = name or type(module).__name__
-    memory_format = torch.channels_last if options.use_channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if options.channels_last_for(name) else torch.contiguous_format
     _set_memory_format(module, memory_format)
     forward = getattr(module, "_talkingface_plain_forward", None) or module.forward
     module._talkingface_plain_forward = forward
@@ -99,7 +108,7 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
 
     module.forward = accelerated
     module._talkingface_accel = options
-    log.debug("%s: channels_last=%s precision=%s compile=%s", name, options.use_channels_last,
+    log.debug("%s: channels_last=%s precision=%s compile=%s", name, options.channels_last_for(name),
               options.precision, options.compile)
     return module
 
