@@ -82,8 +82,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         choices=("auto", "true", "false")),
     Key("compile", "bool", "torch.compile the networks (inductor; kernels cached in compile_cache_dir)"),
     Key("compile_cache_dir", "path", "torch.compile cache (null: ~/.cache/talkingface/inductor)", nullable=True),
-    Key("compose_on_device", "str", "compose stage (GFPGAN paste, parsing, blends) batched in torch on the device: "
-                                    "auto (CUDA only) | true | false (OpenCV on the CPU)",
+    Key("compose_on_device", "str", "the GPU path: GPEN references and the compose stage batched, compose "
+                                    "(GFPGAN paste, parsing, blends) in torch on the device: auto (CUDA only) | "
+                                    "true | false (per frame, OpenCV on the CPU)",
         choices=("auto", "true", "false")),
     Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),
     # --- evaluation ---

@@ -155,14 +155,18 @@ def build(config: Any, mode: str, seed: int, device: str, root: Any, options: An
         mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=1, sigmaY=1)
         return blend_in_region(generated, original, mask, box, levels=6)
 
-    compose_batch = None  # accel hook: the compose stage batched in torch on the device
+    compose_batch = enhance_faces = None  # accel hook: the GPU path (batched restoration, compose in torch)
     if {"auto": device.startswith("cuda"), "true": True}.get(str(options.compose_on_device).lower(), False):
+        from talkingface.accel.batched_enhance import enhance_batch
         from talkingface.accel.device_compose import DeviceComposer
 
         compose_batch = DeviceComposer(gfpgan, None if landmark_parser is not None else parse_net, parse_labels,
                                        device)
+        if use_restoration:
+            def enhance_faces(images: list[np.ndarray]) -> list[np.ndarray]:
+                return enhance_batch(gpen, images)
 
-    return {"compose_batch": compose_batch, "crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
+    return {"compose_batch": compose_batch, "enhance_faces": enhance_faces, "crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
             "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
             "parse_labels": parse_labels, "blend_region": lambda a, b, m, box, levels=10: blend_in_region(a, b, m, box,
                                                                                                       levels),

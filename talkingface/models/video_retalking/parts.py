@@ -41,6 +41,7 @@ class Parts:
     blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b near box
     face_blend: Any      # (generated frame, original frame, box, face mask of the box) -> final frame
     compose_batch: Any = None  # accel: (frames, preds, boxes) -> composed frames on the device, or None
+    enhance_faces: Any = None  # accel: images -> GPEN-enhanced images, networks batched, or None
 
 
 def build_parts(config: Any, weights: Any, options: Any) -> Parts:
