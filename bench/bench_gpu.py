@@ -166,6 +166,8 @@ def main() -> None:
                 r = {"error": f"{type(exc).__name__}: {exc}"[:400]}
             results[name] = r
             print(json.dumps(r, indent=1), flush=True)
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "gpu.partial.json").write_text(json.dumps(results, indent=1))  # survives a kill
         if "video" in results.get("baseline", {}) and "video" in results.get("fast", {}):
             results["psnr_fast_vs_baseline_db"] = psnr(Path(results["baseline"]["video"]), Path(results["fast"]["video"]))
     try:

@@ -12,6 +12,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
   && export PYTHONPATH=/tmp/site || exit 3
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/nvidia-smi.txt"
 python3 -c "import torch, av, cv2, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'av', av.__version__, 'cv2', cv2.__version__, 'numpy', numpy.__version__)"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_accel_ops.py 2>&1 | tail -n 15 | tee "$OUT/tests.txt"
-timeout "${BENCH_TIMEOUT:-420}" python3 bench/bench_gpu.py --device cuda --height 720 --frames "${FRAMES:-50}" \
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_accel_ops.py 2>&1 | tail -n 15 | tee "$OUT/tests.txt"
+timeout "${BENCH_TIMEOUT:-330}" python3 bench/bench_gpu.py --device cuda --height 720 --frames "${FRAMES:-50}" \
   --batch "${BATCH:-16}" --out "$OUT" 2>&1 | grep -v "Warning\|warn(" | tee "$OUT/bench.log" | tail -n 60
