@@ -138,8 +138,8 @@ def main() -> None:
                     opts = AccelOptions(device="cpu",
                                         precision="bf16" if "bf16" in lever else "fp32",
                                         channels_last="true" if "channels_last" in lever else "false",
-                                        compile="compile" in lever,
-                                        compile_cache_dir=os.environ.get("TORCHINDUCTOR_CACHE_DIR"))
+                                        compile="compile" in lever, cpu_backend="torch",
+                                        accel_cache_dir=os.environ.get("TALKINGFACE_ACCEL_CACHE"))
                     accelerate(m, opts)
                     fn = lambda m=m: call(m)  # noqa: E731
                 start = time.perf_counter()

@@ -38,7 +38,7 @@ def test_channels_last_within_fp32_parity(nets, name):
     module, args, pick = nets[name]
     with torch.inference_mode():
         ref = pick(module(*args)).float()
-        fast = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", channels_last="true"))
+        fast = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", channels_last="true", cpu_backend="torch"))
         out = pick(fast(*args)).float()
     assert out.shape == ref.shape
     assert (out - ref).abs().max().item() <= 1e-3
@@ -54,7 +54,7 @@ def test_defaults_are_fp32_on_cpu_and_bf16_is_opt_in(nets):
     assert AccelOptions(device="cuda").use_channels_last
     with torch.inference_mode():
         ref = pick(module(*args)).float()
-        bf16 = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", precision="bf16"))
+        bf16 = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", precision="bf16", cpu_backend="torch"))
         out = pick(bf16(*args)).float()
     diff = (out - ref).abs().max().item()
     assert 1e-3 < diff < 1.0  # really reduced precision, still the same image
@@ -66,3 +66,17 @@ def test_accelerate_is_idempotent_and_keeps_the_state_dict(nets):
     opts = AccelOptions(device="cpu", channels_last="true")
     assert accelerate(accelerate(module, opts), opts) is module
     assert {k: tuple(v.shape) for k, v in module.state_dict().items()} == keys  # strict loading unaffected
+
+
+@pytest.mark.parametrize("name", ["parsenet", "gfpgan"])
+def test_onnxruntime_backend_within_fp32_parity_and_cached(nets, name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    module, args, pick = nets[name]
+    with torch.inference_mode():
+        ref = pick(module(*args)).float()
+        opts = AccelOptions(device="cpu", cpu_backend="onnxruntime", accel_cache_dir=str(tmp_path))
+        fast = accelerate(copy.deepcopy(module), opts)
+        out = pick(fast(*args)).float()
+        again = pick(fast(*args)).float()
+    assert (out - ref).abs().max().item() <= 1e-3 and torch.equal(out, again)
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1  # exported once, reused by the next run

@@ -31,15 +31,31 @@ class AccelOptions:
     device: str = "cpu"
     precision: str = "auto"        # auto | fp32 | fp16 | bf16: auto = fp32 on CPU, fp16 on CUDA
     channels_last: str = "auto"    # auto | true | false: auto = where measured faster (CPU and CUDA convnets)
-    compile: bool = False          # torch.compile (inductor) with a persistent cache under compile_cache_dir
-    compile_cache_dir: str | None = None
+    compile: bool = False          # torch.compile (inductor) with a persistent cache under accel_cache_dir
+    cpu_backend: str = "auto"      # auto | torch | onnxruntime: auto = ONNX Runtime where measured faster
+    accel_cache_dir: str | None = None  # compiled kernels and exported ONNX files
 
     @classmethod
     def from_config(cls, config: Any, device: str) -> AccelOptions:
         return cls(device=device, precision=str(config.get("precision", "auto")),
                    channels_last=str(config.get("channels_last", "auto")).lower(),
                    compile=bool(config.get("compile", False)),
-                   compile_cache_dir=config.get("compile_cache_dir"))
+                   cpu_backend=str(config.get("cpu_backend", "auto")).lower(),
+                   accel_cache_dir=config.get("accel_cache_dir"))
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.accel_cache_dir or Path.home() / ".cache" / "talkingface" / "accel")
+
+    def onnxruntime_for(self, network: str) -> bool:
+        """ONNX Runtime runs ``network``: on CPU, when asked, or (auto) for the measured winners if installed."""
+        from talkingface.accel import onnx_backend
+
+        if self.device != "cpu" or self.compile or self.autocast_dtype() is not None:
+            return False
+        if self.cpu_backend == "onnxruntime":
+            return onnx_backend.available()
+        return self.cpu_backend == "auto" and network in onnx_backend.ORT_NETWORKS and onnx_backend.available()
 
     @property
     def use_channels_last(self) -> bool:
@@ -86,7 +102,7 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
     arithmetic is the same convolution (oneDNN / cuDNN pick NHWC kernels), so
     outputs stay within fp32 rounding of the NCHW ones. ``compile`` wraps the
     forward in ``torch.compile``; its kernels are cached on disk
-    (``compile_cache_dir``), so only the first run on a machine pays for them.
+    (``accel_cache_dir``), so only the first run on a machine pays for them.
     """
     if getattr(module, "_talkingface_accel", None) == options:
         return module
@@ -98,6 +114,10 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
     run = forward
     if options.compile:
         run = compiled(forward, options)
+    elif options.onnxruntime_for(name):
+        from talkingface.accel.onnx_backend import OrtForward
+
+        run = OrtForward(module, forward, options.cache_dir / "onnx")
 
     @functools.wraps(forward)
     def accelerated(*args: Any, **kwargs: Any) -> Any:
@@ -108,8 +128,8 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
 
     module.forward = accelerated
     module._talkingface_accel = options
-    log.debug("%s: channels_last=%s precision=%s compile=%s", name, options.channels_last_for(name),
-              options.precision, options.compile)
+    log.debug("%s: channels_last=%s precision=%s compile=%s onnxruntime=%s", name, options.channels_last_for(name),
+              options.precision, options.compile, options.onnxruntime_for(name))
     return module
 
 
@@ -122,8 +142,8 @@ def _set_memory_format(module: torch.nn.Module, memory_format: torch.memory_form
 
 
 def compiled(forward: Any, options: AccelOptions) -> Any:
-    """``torch.compile(forward)`` (inductor), its artefacts cached under ``compile_cache_dir`` across runs."""
-    cache = Path(options.compile_cache_dir or Path.home() / ".cache" / "talkingface" / "inductor")
+    """``torch.compile(forward)`` (inductor), its artefacts cached under ``accel_cache_dir`` across runs."""
+    cache = options.cache_dir / "inductor"
     cache.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
     os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")

@@ -80,8 +80,12 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         choices=("auto", "fp32", "fp16", "bf16")),
     Key("channels_last", "str", "NHWC memory format for the networks: auto (where measured faster) | true | false",
         choices=("auto", "true", "false")),
-    Key("compile", "bool", "torch.compile the networks (inductor; kernels cached in compile_cache_dir)"),
-    Key("compile_cache_dir", "path", "torch.compile cache (null: ~/.cache/talkingface/inductor)", nullable=True),
+    Key("compile", "bool", "torch.compile the networks (inductor; kernels cached in accel_cache_dir)"),
+    Key("cpu_backend", "str", "CPU runtime of the networks: auto (ONNX Runtime for ReconNet/ParseNet/GFPGAN when "
+                              "installed, measured faster at fp32 parity) | torch | onnxruntime",
+        choices=("auto", "torch", "onnxruntime")),
+    Key("accel_cache_dir", "path", "compiled kernels and exported ONNX files (null: ~/.cache/talkingface/accel)",
+        nullable=True),
     Key("compose_on_device", "str", "the GPU path: GPEN references and the compose stage batched, compose "
                                     "(GFPGAN paste, parsing, blends) in torch on the device: auto (CUDA only) | "
                                     "true | false (per frame, OpenCV on the CPU)",
