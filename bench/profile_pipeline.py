@@ -79,7 +79,7 @@ def make_clip(tmp: Path, frames: int, height: int) -> tuple[Path, Path]:
     return tmp / "face.mp4", tmp / "a.wav"
 
 
-def run(frames: int, threads: int, height: int, overrides: dict) -> dict:
+def run(frames: int, threads: int, height: int, overrides: dict, keep_output: str | None = None) -> dict:
     import cv2
     import numpy as np
     import torch
@@ -112,6 +112,10 @@ def run(frames: int, threads: int, height: int, overrides: dict) -> dict:
         pipe(face=face, audio=audio, outfile=tmp / "out.mp4")
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
         timer.close()
+        if keep_output:
+            import shutil
+
+            shutil.copyfile(tmp / "out.mp4", keep_output)
         out_frames = pipe.last_clip_frames
     return {"frames": frames, "threads": threads, "height": height, "overrides": overrides,
             "load_wall_s": load_wall, "load_cpu_s": load_cpu, "wall_s": wall, "cpu_s": cpu,
@@ -158,12 +162,13 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=0)
     parser.add_argument("--name", default="profile-cpu")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value (YAML values)")
+    parser.add_argument("--keep-output", default=None, help="copy the output video here")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import yaml
 
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    result = run(args.frames, args.threads, args.height, overrides)
+    result = run(args.frames, args.threads, args.height, overrides, args.keep_output)
     command = "python bench/profile_pipeline.py " + " ".join(sys.argv[1:])
     out = REPO / "bench" / "results" / args.name
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
