@@ -72,7 +72,10 @@ def install(pipeline: Any, face_frames: Any, crops256: np.ndarray | None = None)
     if found < 2:
         raise RuntimeError("workload.install: GPEN/GFPGAN restorers not found in the pipeline parts "
                            "(enhancer: none?)")
-    parse_net = parsing.load_parsenet(weights="seeded", seed=pipeline.options.seed, device=pipeline.options.device)
+    enhancers = [c for c in _closure_objects(parts.enhance_face) if hasattr(c, "parse_net")]
+    # the pipeline's own ParseNet (accelerated like every loaded network), as official weights would use it
+    parse_net = enhancers[0].parse_net if enhancers else parsing.load_parsenet(
+        weights="seeded", seed=pipeline.options.seed, device=pipeline.options.device)
     drawn = parts.parse_labels
 
     def parse_labels(image: np.ndarray) -> np.ndarray:

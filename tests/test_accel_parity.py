@@ -80,3 +80,7 @@ def test_onnxruntime_backend_within_fp32_parity_and_cached(nets, name, tmp_path)
         again = pick(fast(*args)).float()
     assert (out - ref).abs().max().item() <= 1e-3 and torch.equal(out, again)
     assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1  # exported once, reused by the next run
+    assert len(list((tmp_path / "onnx").glob("*.verified.json"))) == 1
+    with torch.inference_mode():  # a new process would load the verified file: same numbers
+        reloaded = accelerate(copy.deepcopy(module), opts)
+        assert torch.equal(pick(reloaded(*args)).float(), out)

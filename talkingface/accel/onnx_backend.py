@@ -2,8 +2,8 @@
 
 The module is exported (TorchScript exporter, opset 17, static shapes) at its
 first call with each input shape, to ``<cache>/<Class>-<weights digest>-<shape>.onnx``,
-so later runs load the file. The first call per shape also runs eager torch and
-compares: an export that differs by more than 1e-3 (or 1e-5 of the output's largest
+so later runs load the file. The call that exports also runs eager torch and
+compares (the verdict is stored beside the file, so later runs neither export nor re-check): an export that differs by more than 1e-3 (or 1e-5 of the output's largest
 magnitude, for large logits) is not used (a warning, then
 eager from then on), so the backend can never change outputs beyond fp32 parity.
 """
@@ -44,6 +44,16 @@ def _digest(module: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def _open(path: Path) -> Any:
+    """An ONNX Runtime CPU session using as many threads as torch is allowed."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OrtForward:
     """``forward``-compatible callable running ONNX Runtime sessions, one per input shape."""
 
@@ -59,11 +69,17 @@ class OrtForward:
         key = tuple(tuple(a.shape) for a in args)
         if key in self.sessions:
             return self.sessions[key], self.structure[key]
-        import onnxruntime as ort
-
         self._digest = self._digest or _digest(self.module)
         shape = "_".join("x".join(map(str, s)) for s in key)
         path = self.cache / f"{type(self.module).__name__}-{self._digest}-{shape}.onnx"
+        verified = path.with_suffix(".verified.json")
+        if path.exists() and verified.exists():  # exported and checked by an earlier run: load it as it is
+            import json
+
+            structure = json.loads(verified.read_text())["structure"]
+            session = _open(path)
+            self.sessions[key], self.structure[key] = session, structure
+            return session, structure
         eager_out = self.eager(*args)
         if not path.exists():
             self.cache.mkdir(parents=True, exist_ok=True)
@@ -81,10 +97,7 @@ class OrtForward:
                 example = tuple(a.clone().contiguous() for a in args)  # normal tensors: the tracer refuses inference ones
                 torch.onnx.export(Wrapped(self.module, self.eager), example, str(tmp), opset_version=17, dynamo=False)
             tmp.replace(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, torch.get_num_threads())
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = _open(path)
         structure = "tuple" if isinstance(eager_out, (tuple, list)) else "tensor"
         self.sessions[key], self.structure[key] = session, structure
         got = self._run(session, structure, args)
@@ -97,6 +110,9 @@ class OrtForward:
                         type(self.module).__name__, diff, PARITY)
             self.failed = True
             return None
+        import json
+
+        verified.write_text(json.dumps({"structure": structure, "max_abs_diff": diff, "scale": scale}))
         log.info("%s: ONNX Runtime backend for input %s (parity %.1e)", type(self.module).__name__, key, diff)
         return session, structure
 
