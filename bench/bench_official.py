@@ -109,10 +109,16 @@ def render(r: dict, command: str) -> str:
              "", f"`{command}`", "",
              f"**CPU per output second, official / ours: {ratio:.2f}x** (goal: 3x). The official makes one output "
              "frame per mel chunk (fewer than the clip's frames for short audio), ours one per video frame; "
-             "both are normalised by their own output length. Same clip (first {r['frames']} frames of the "
+             "both are normalised by their own output length. Same clip (first " f"{r['frames']} frames of the "
              "bundled 256x256 sample + other speech), same seeded-v1 weights (the official side loads the "
-             "official-format folder of scripts/parity/prepare_official.py), one thread each, first run (no "
-             "cache on either side), run one after the other on the shared 2-core VM.", "",
+             "official-format folder of scripts/parity/prepare_official.py), one thread each, no stage cache on "
+             "either side (ours with the ONNX Runtime exports of an earlier run on disk, as for a user's second "
+             "clip), on the shared 2-core VM while other jobs ran: CPU seconds, not wall time, are the comparable "
+             "figure.", "",
+             f"Check of the normalisation: the official runs its video-only networks (D-Net, 3DMM, FAN) on all "
+             f"{r['frames']} input frames and everything else on its {o.get('output_frames')} output frames; "
+             f"amortising each over its own count (a long clip's per-frame cost) gives {r['long_clip_ratio']:.2f}x.",
+             "",
              "Full workload on both sides: every face detector runs and answers with the same real dlib detection "
              "of the clip (bench/official_runner.py, bench/workload.py), so GPEN, GFPGAN, ParseNet, FAN and "
              "E-Net do what they do with official weights.", "",
@@ -166,7 +172,11 @@ def main() -> None:
         run_official(args, work, face, audio, det)
     ours = json.loads((REPO / "bench/results/official_side_by_side_ours.json").read_text()) if "ours" in args.skip \
         else run_ours(args, work)
-    result = {"frames": args.frames, "threads": args.threads, "official": official, "ours": ours,
+    video_only = sum(v for k, v in official["networks_cpu_s"].items() if GROUPS.get(k, k) in ("D-Net", "3DMM", "FAN"))
+    per_frame_official = video_only / args.frames + (official["cpu_s"] - video_only) / (
+        official.get("output_frames") or args.frames)
+    result = {"frames": args.frames,
+              "long_clip_ratio": per_frame_official / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)), "threads": args.threads, "official": official, "ours": ours,
               "ratio_cpu_per_output_s": (official["cpu_s"] / (official.get("output_frames") or args.frames))
               / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)),
               "ours_note": "onnxruntime installed (cpu_backend auto)" if args.ours_pythonpath else ""}
