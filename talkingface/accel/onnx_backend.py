@@ -51,6 +51,9 @@ def _open(path: Path) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, torch.get_num_threads())
     options.inter_op_num_threads = 1
+    # no CPU arena: it keeps each session's peak activations (GFPGAN + ParseNet at 512: +2.6 GB measured),
+    # freeing them costs ~3 % of the speed
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
