@@ -97,3 +97,16 @@ def test_chunk_values_at_25_and_30_fps():
     assert starts30[:6] == [0, 2, 5, 8, 10, 13] and starts30[-2:] == [42, 44] and len(starts30) == 18
     assert torch.equal(mel_chunks(mel, None, 30)[3], mel[:, 8:24])
     assert mel_chunks(mel, 4, 30).shape == (4, 80, 16)  # num_frames caps the count
+
+
+
+def test_cpu_numpy_path_equals_torch_path():
+    """The CPU fast path (numpy/scipy) and the torch path (GPU audio) give the same float64 numbers."""
+    from talkingface.media.mel import _melspectrogram_numpy, _melspectrogram_torch
+
+    wav = _speechlike(1.3, seed=2)
+    fast = _melspectrogram_numpy(wav)
+    slow = _melspectrogram_torch(wav, None, torch.float64).numpy()
+    assert fast.dtype == np.float32 and fast.shape == slow.shape
+    assert np.abs(fast - slow).max() <= 1e-6
+    assert np.array_equal(melspectrogram(wav).numpy(), fast)  # the CPU default takes the fast path

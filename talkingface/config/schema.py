@@ -93,8 +93,21 @@ KEYS: dict[str, Key] = {k.name: k for k in [
                         "fresh (the official: unseeded)", choices=("seeded", "fresh")),
     Key("seeded_stand_ins", "list[str]", "weights=seeded only: dlib stand-ins for what random weights cannot do: "
                                          "boxes (S3FD), five_points (RetinaFace), parsing (ParseNet); [] for none"),
-    Key("precision", "str", "auto | fp32 | fp16 | bf16 (half precision only on CUDA)",
+    Key("precision", "str", "fp32 (official) | auto (fp16 autocast on CUDA, fp32 on CPU) | fp16 | bf16; bf16 on "
+                            "CPU is an opt-in with a measured quality cost (bench/RESULTS.md)",
         choices=("auto", "fp32", "fp16", "bf16")),
+    Key("channels_last", "str", "NHWC memory format for the networks: auto (where measured faster) | true | false",
+        choices=("auto", "true", "false")),
+    Key("compile", "bool", "torch.compile the networks (inductor; kernels cached in accel_cache_dir)"),
+    Key("cpu_backend", "str", "CPU runtime of the networks: auto (ONNX Runtime for ReconNet/ParseNet/GFPGAN when "
+                              "installed, measured faster at fp32 parity) | torch | onnxruntime",
+        choices=("auto", "torch", "onnxruntime")),
+    Key("accel_cache_dir", "path", "compiled kernels and exported ONNX files (null: ~/.cache/talkingface/accel)",
+        nullable=True),
+    Key("compose_on_device", "str", "the GPU path: GPEN references and the compose stage batched, compose "
+                                    "(GFPGAN paste, parsing, blends) in torch on the device: auto (CUDA only) | "
+                                    "true | false (per frame, OpenCV on the CPU)",
+        choices=("auto", "true", "false")),
     Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),
     # --- evaluation (defaults: config/evaluation.yaml, the reference tools' settings) ---
     Key("lse_protocol", "str", "reference: the reference tools' ffmpeg media chain (JPEG/XVID re-encodes; "

@@ -202,6 +202,11 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
         """Restart GFPGAN's seeded noise (each clip gets the same draws for the same input)."""
         if gfpgan is not None and gfpgan.generator is not None:
             gfpgan.generator.manual_seed(seed)
+    from talkingface.accel import AccelOptions, accelerate
+
+    accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
+    for net in [recon, parse_net] + ([gpen.gpen, gfpgan.net] if gpen is not None else []):
+        accelerate(net, accel)
 
     def coefficients(crops256: np.ndarray, lm: np.ndarray) -> np.ndarray:
         return recon3d.coefficients(recon, crops256, lm, lm3d, device=device)
@@ -257,7 +262,21 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
             return blend_whole_frame(a, b, mask, levels)
         return blend_in_region(a, b, mask, box, levels)
 
-    return {"crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
+    # accel hook, the GPU path: batched GPEN references and the compose in torch on the device. Its
+    # compose is the box compose (compose=box) and its batched enhancer needs the real ParseNet, so
+    # the official compose and seeded stand-ins keep the per-frame path.
+    compose_batch = enhance_faces = None
+    if {"auto": device.startswith("cuda"), "true": True}.get(str(options.compose_on_device).lower(), False):
+        from talkingface.accel.batched_enhance import enhance_batch
+        from talkingface.accel.device_compose import DeviceComposer
+
+        if options.compose == "box":
+            compose_batch = DeviceComposer(gfpgan, parse_net if stand_ins is None else None, parse, device)
+        if gpen is not None and stand_ins is None:
+            def enhance_faces(images: list[np.ndarray]) -> list[np.ndarray]:
+                return enhance_batch(gpen, images)
+
+    return {"compose_batch": compose_batch, "enhance_faces": enhance_faces, "crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
             "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
             "parse_labels": parse, "blend_region": blend_region, "face_blend": face_blend,
             "stand_ins": stand_ins, "reset_noise": reset_noise}

@@ -71,6 +71,7 @@ class PipelineOptions:
     noise: str = "seeded"
     compat: str = "default"
     precision: str = "fp32"
+    compose_on_device: str = "auto"
     cache_dir: str | None = None
     checkpoint_dir: str = "checkpoints"
     seeded_stand_ins: tuple[str, ...] = STAND_INS

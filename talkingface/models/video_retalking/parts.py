@@ -43,6 +43,8 @@ class Parts:
     reset_noise: Any = None  # () -> None: restart seeded noise generators (once per clip)
     stand_ins: Any = None  # SeededStandIns of a seeded run (None with official weights)
     files: Any = None      # CheckpointFiles: the folder and every file the parts asked for
+    compose_batch: Any = None  # accel: (frames, preds, boxes) -> composed frames on the device, or None
+    enhance_faces: Any = None  # accel: images -> GPEN-enhanced images, networks batched, or None
 
 
 def build_parts(config: Any, weights: Any, options: Any) -> Parts:
@@ -58,6 +60,11 @@ def build_parts(config: Any, weights: Any, options: Any) -> Parts:
     for name in ("dnet", "lnet", "enet"):
         files.path(name)
     nets = build_networks(mode, seed=seed, device=device, root=files.root)
+    from talkingface.accel import AccelOptions, accelerate
+
+    accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
+    accelerate(nets.dnet, accel, "DNet")
+    accelerate(nets.enet, accel, "ENet")
 
     def dnet(src: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
         with autocast(device, options.precision):

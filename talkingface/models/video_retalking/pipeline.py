@@ -208,6 +208,13 @@ class VideoReTalkingPipeline:
     def enhance_reference_stage(self, state: ClipState, stabilized: np.ndarray) -> np.ndarray:
         def compute() -> dict[str, np.ndarray]:
             out = state.scratch.empty("enhanced", stabilized.shape)
+            if self.parts.enhance_faces is not None:  # accel hook: GPEN/ParseNet batched (GPU path)
+                step = self.options.batch_size
+                for start in tqdm(range(0, len(stabilized), step), desc="GPEN reference", leave=False,
+                                  disable=len(stabilized) < 8 * step):
+                    images = [np.asarray(x) for x in stabilized[start:start + step]]
+                    out[start:start + len(images)] = np.stack(self.parts.enhance_faces(images))
+                return {"enhanced": out}
             for i, image in enumerate(tqdm(stabilized, desc="GPEN reference", leave=False,
                                            disable=len(stabilized) < 8)):
                 out[i] = self.parts.enhance_face(np.asarray(image))
@@ -393,8 +400,12 @@ class VideoReTalkingPipeline:
                          disable=len(chunks) < 16) as bar:
                 for idx, preds in self.lipsync_stage(shown, chunks, boxes, refs):
                     with self._stage("compose"):
-                        composed = np.stack([self.compose_frame(np.asarray(frames[j]), pred, boxes[j])
-                                             for j, pred in zip(idx, preds)])
+                        if self.parts.compose_batch is not None:  # accel hook: the batch composed on the device
+                            composed = self.parts.compose_batch([np.asarray(frames[j]) for j in idx], preds,
+                                                                [boxes[j] for j in idx])
+                        else:
+                            composed = np.stack([self.compose_frame(np.asarray(frames[j]), pred, boxes[j])
+                                                 for j, pred in zip(idx, preds)])
                     with self._stage("encode"):
                         writer.write(composed)
                     bar.update(len(idx))

@@ -1,0 +1,138 @@
+"""ONNX Runtime as the CPU backend of a network, where bench_levers measured it faster at fp32 parity.
+
+The module is exported (TorchScript exporter, opset 17, static shapes) at its
+first call with each input shape, to ``<cache>/<Class>-<weights digest>-<shape>.onnx``,
+so later runs load the file. The call that exports also runs eager torch and
+compares (the verdict is stored beside the file, so later runs neither export nor re-check): an export that differs by more than 1e-3 (or 1e-5 of the output's largest
+magnitude, for large logits) is not used (a warning, then
+eager from then on), so the backend can never change outputs beyond fp32 parity.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+#: networks ONNX Runtime ran faster than eager torch at parity on CPU (bench/results/levers.md, 1 thread):
+#: ReconNet 2.85x, ParseNet 1.75x, GFPGAN 1.10x; GPEN, D-Net, E-Net do not export (dynamic conv kernels,
+#: grid_sample shapes, seeded noise) and stay on torch
+ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean"})
+PARITY = 1e-3
+#: logits of large magnitude (ParseNet's reach ~200 with seeded weights) are compared relative to their
+#: largest value, as the parity fixtures do (tests/fixtures/parity/README.md: 1e-5 relative)
+PARITY_RELATIVE = 1e-5
+
+
+def available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _open(path: Path) -> Any:
+    """An ONNX Runtime CPU session using as many threads as torch is allowed."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    # no CPU arena: it keeps each session's peak activations (GFPGAN + ParseNet at 512: +2.6 GB measured),
+    # freeing them costs ~3 % of the speed
+    options.enable_cpu_mem_arena = False
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OrtForward:
+    """``forward``-compatible callable running ONNX Runtime sessions, one per input shape."""
+
+    def __init__(self, module: torch.nn.Module, eager: Any, cache_dir: str | Path) -> None:
+        self.module, self.eager = module, eager
+        self.cache = Path(cache_dir)
+        self.sessions: dict[tuple, Any] = {}
+        self.structure: dict[tuple, Any] = {}
+        self.failed = False
+        self._digest: str | None = None
+
+    def _session(self, args: tuple[torch.Tensor, ...]) -> tuple[Any, Any] | None:
+        key = tuple(tuple(a.shape) for a in args)
+        if key in self.sessions:
+            return self.sessions[key], self.structure[key]
+        self._digest = self._digest or _digest(self.module)
+        shape = "_".join("x".join(map(str, s)) for s in key)
+        path = self.cache / f"{type(self.module).__name__}-{self._digest}-{shape}.onnx"
+        verified = path.with_suffix(".verified.json")
+        if path.exists() and verified.exists():  # exported and checked by an earlier run: load it as it is
+            import json
+
+            structure = json.loads(verified.read_text())["structure"]
+            session = _open(path)
+            self.sessions[key], self.structure[key] = session, structure
+            return session, structure
+        eager_out = self.eager(*args)
+        if not path.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.onnx")
+
+            class Wrapped(torch.nn.Module):  # the plain forward, whatever wrapper is installed on the module
+                def __init__(self, inner: torch.nn.Module, forward: Any) -> None:
+                    super().__init__()
+                    self.inner, self.fn = inner, forward
+
+                def forward(self, *a: torch.Tensor) -> Any:
+                    return self.fn(*a)
+
+            with torch.inference_mode(False), torch.no_grad():
+                example = tuple(a.clone().contiguous() for a in args)  # normal tensors: the tracer refuses inference ones
+                torch.onnx.export(Wrapped(self.module, self.eager), example, str(tmp), opset_version=17, dynamo=False)
+            tmp.replace(path)
+        session = _open(path)
+        structure = "tuple" if isinstance(eager_out, (tuple, list)) else "tensor"
+        self.sessions[key], self.structure[key] = session, structure
+        got = self._run(session, structure, args)
+        flat_e = eager_out if isinstance(eager_out, (tuple, list)) else (eager_out,)
+        flat_g = got if isinstance(got, tuple) else (got,)
+        diff = max(float((e.float() - g).abs().max()) for e, g in zip(flat_e, flat_g))
+        scale = max(float(e.float().abs().max()) for e in flat_e)
+        if len(flat_e) != len(flat_g) or diff > max(PARITY, PARITY_RELATIVE * scale):
+            log.warning("%s: ONNX Runtime output differs from torch by %.2e (> %.0e); torch kept",
+                        type(self.module).__name__, diff, PARITY)
+            self.failed = True
+            return None
+        import json
+
+        verified.write_text(json.dumps({"structure": structure, "max_abs_diff": diff, "scale": scale}))
+        log.info("%s: ONNX Runtime backend for input %s (parity %.1e)", type(self.module).__name__, key, diff)
+        return session, structure
+
+    @staticmethod
+    def _run(session: Any, structure: str, args: tuple[torch.Tensor, ...]) -> Any:
+        names = [i.name for i in session.get_inputs()]
+        outs = session.run(None, {n: a.detach().contiguous().cpu().numpy() for n, a in zip(names, args)})
+        tensors = tuple(torch.from_numpy(o) for o in outs)
+        return tensors if structure == "tuple" else tensors[0]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        usable = (not self.failed and not kwargs and args and not torch.is_grad_enabled()
+                  and all(isinstance(a, torch.Tensor) and a.device.type == "cpu" and a.dtype == torch.float32
+                          for a in args))
+        if not usable:
+            return self.eager(*args, **kwargs)
+        found = self._session(tuple(args))
+        if found is None:
+            return self.eager(*args)
+        return self._run(found[0], found[1], tuple(args))

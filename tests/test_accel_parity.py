@@ -1,0 +1,86 @@
+"""The accel layer keeps fp32 outputs within 1e-3 per network (seeded-v1 weights), and bf16 is opt-in only."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from talkingface.accel import AccelOptions, accelerate
+
+
+def _small_nets():
+    from talkingface.face.gfpgan import load_gfpgan
+    from talkingface.face.gpen import load_gpen
+    from talkingface.face.parsing import load_parsenet
+    from talkingface.models.video_retalking.networks import build_networks
+
+    g = torch.Generator().manual_seed(0)
+    nets = build_networks("seeded", seed=0)
+    x64 = torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
+    return {
+        "dnet": (nets.dnet, (torch.rand(1, 3, 256, 256, generator=g) * 2 - 1, torch.randn(1, 73, 26, generator=g)),
+                 lambda o: o["fake_image"]),
+        "gpen": (load_gpen(weights="seeded", size=64, narrow=0.125), (x64,), lambda o: o),
+        "gfpgan": (load_gfpgan(weights="seeded", size=64, narrow=0.125, num_style_feat=64), (x64,),
+                   lambda o: o[0] if isinstance(o, tuple) else o),
+        "parsenet": (load_parsenet(weights="seeded", size=64), (x64,), lambda o: o[0]),
+    }
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return _small_nets()
+
+
+@pytest.mark.parametrize("name", ["dnet", "gpen", "gfpgan", "parsenet"])
+def test_channels_last_within_fp32_parity(nets, name):
+    module, args, pick = nets[name]
+    with torch.inference_mode():
+        ref = pick(module(*args)).float()
+        fast = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", channels_last="true", cpu_backend="torch"))
+        out = pick(fast(*args)).float()
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max().item() <= 1e-3
+    assert ref.abs().max().item() > 0.1  # a real, non-trivial output
+
+
+def test_defaults_are_fp32_on_cpu_and_bf16_is_opt_in(nets):
+    module, args, pick = nets["gpen"]
+    assert AccelOptions(device="cpu").autocast_dtype() is None
+    assert not AccelOptions(device="cpu").channels_last_for("FullGenerator")  # slower on CPU (levers.md)
+    assert AccelOptions(device="cpu").channels_last_for("ParseNet")  # 1.2x faster on CPU
+    assert AccelOptions(device="cuda").autocast_dtype() == torch.float16
+    assert AccelOptions(device="cuda").use_channels_last
+    with torch.inference_mode():
+        ref = pick(module(*args)).float()
+        bf16 = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", precision="bf16", cpu_backend="torch"))
+        out = pick(bf16(*args)).float()
+    diff = (out - ref).abs().max().item()
+    assert 1e-3 < diff < 1.0  # really reduced precision, still the same image
+
+
+def test_accelerate_is_idempotent_and_keeps_the_state_dict(nets):
+    module = copy.deepcopy(nets["parsenet"][0])
+    keys = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    opts = AccelOptions(device="cpu", channels_last="true")
+    assert accelerate(accelerate(module, opts), opts) is module
+    assert {k: tuple(v.shape) for k, v in module.state_dict().items()} == keys  # strict loading unaffected
+
+
+@pytest.mark.parametrize("name", ["parsenet", "gfpgan"])
+def test_onnxruntime_backend_within_fp32_parity_and_cached(nets, name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    module, args, pick = nets[name]
+    with torch.inference_mode():
+        ref = pick(module(*args)).float()
+        opts = AccelOptions(device="cpu", cpu_backend="onnxruntime", accel_cache_dir=str(tmp_path))
+        fast = accelerate(copy.deepcopy(module), opts)
+        out = pick(fast(*args)).float()
+        again = pick(fast(*args)).float()
+    assert (out - ref).abs().max().item() <= 1e-3 and torch.equal(out, again)
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1  # exported once, reused by the next run
+    assert len(list((tmp_path / "onnx").glob("*.verified.json"))) == 1
+    with torch.inference_mode():  # a new process would load the verified file: same numbers
+        reloaded = accelerate(copy.deepcopy(module), opts)
+        assert torch.equal(pick(reloaded(*args)).float(), out)
