@@ -20,12 +20,28 @@ from talkingface.config import Config
 log = logging.getLogger(__name__)
 
 
+#: what the Ray this process started was started for: ("address", addr) or ("local", num_cpus)
+_STARTED_FOR: tuple[str, Any] | None = None
+
+
 def init_ray(config: Config) -> Any:
+    """Start or join the Ray that ``config`` asks for.
+
+    A Ray already running in this process is reused only when it was started
+    for the same ``ray_address`` (or the same local size): a later run that
+    names a cluster must not silently run on the earlier run's local Ray.
+    """
+    global _STARTED_FOR
     import ray
 
-    if ray.is_initialized():
-        return ray
     address = config.get("ray_address")
+    wanted = ("address", address) if address else ("local", max(int(config["num_workers"]), 1))
+    if ray.is_initialized():
+        if wanted == _STARTED_FOR:
+            return ray
+        log.info("the running Ray was started for %s; restarting it for %s", _describe(_STARTED_FOR),
+                 _describe(wanted))
+        ray.shutdown()
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "log_to_driver": False,
                               # workers import talkingface from the repo, wherever the driver runs
@@ -40,7 +56,15 @@ def init_ray(config: Config) -> Any:
         slots = max(1, min(int(config["num_workers"]), cores))
         log.info("starting a local Ray (%d CPU slot(s) on %d core(s))", slots, cores)
         ray.init(num_cpus=slots, **kwargs)
+    _STARTED_FOR = wanted
     return ray
+
+
+def _describe(started_for: tuple[str, Any] | None) -> str:
+    if started_for is None:
+        return "another caller"
+    kind, value = started_for
+    return f"address {value}" if kind == "address" else f"a local Ray with {value} CPU(s)"
 
 
 def _repo_path() -> str:
@@ -255,5 +279,7 @@ def shutdown() -> None:
         import ray
     except ImportError:
         return
+    global _STARTED_FOR
     if ray.is_initialized():
         ray.shutdown()
+    _STARTED_FOR = None

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from talkingface.errors import RegistryError
@@ -34,6 +35,7 @@ _BUILTINS: dict[str, dict[str, str]] = {
     },
 }
 _REGISTRY: dict[str, dict[str, Any]] = {kind: {} for kind in _BUILTINS}
+_MISSING = object()
 
 
 def register(kind: str, name: str) -> Callable[[T], T]:
@@ -42,6 +44,36 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         _REGISTRY.setdefault(kind, {})[name] = obj
         return obj
     return decorator
+
+
+def unregister(kind: str, name: str) -> None:
+    """Remove a registration made with :func:`register` (tests and plugins that unload)."""
+    _REGISTRY.get(kind, {}).pop(name, None)
+
+
+@contextmanager
+def registered(kind: str, name: str, obj: Any) -> Iterator[Any]:
+    """``obj`` registered as ``name`` for the ``with`` block only, the previous entry restored after."""
+    table = _REGISTRY.setdefault(kind, {})
+    previous = table.get(name, _MISSING)
+    table[name] = obj
+    try:
+        yield obj
+    finally:
+        if previous is _MISSING:
+            table.pop(name, None)
+        else:
+            table[name] = previous
+
+
+def snapshot() -> dict[str, dict[str, Any]]:
+    """A copy of every registration, for :func:`restore` (test isolation)."""
+    return {kind: dict(table) for kind, table in _REGISTRY.items()}
+
+
+def restore(state: dict[str, dict[str, Any]]) -> None:
+    _REGISTRY.clear()
+    _REGISTRY.update({kind: dict(table) for kind, table in state.items()})
 
 
 def known(kind: str) -> list[str]:

@@ -15,3 +15,13 @@ def shared_dir():
 
     path = Path(__file__).resolve().parent.parent.parent / "shared"
     return path if path.is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry():
+    """Every test starts from the registry as it was and leaves nothing registered behind."""
+    from talkingface import registry
+
+    state = registry.snapshot()
+    yield
+    registry.restore(state)

@@ -247,3 +247,19 @@ def test_no_worker_fits_is_a_config_error():
 
     with pytest.raises(ConfigError, match="no Ray worker fits"):
         _actor_count(Ray(), {"num_workers": 2}, 5, 1.0)
+
+
+def test_running_ray_is_reused_only_for_the_same_request():
+    """A later run asking for another Ray (other address or size) must not get the earlier one."""
+    from talkingface.config import Config
+    from talkingface.distributed import init_ray
+
+    try:
+        ray = init_ray(Config({"ray_address": None, "num_workers": 1}))
+        assert ray.cluster_resources()["CPU"] == 1
+        session = ray.get_runtime_context().get_job_id()
+        assert init_ray(Config({"ray_address": None, "num_workers": 1})).get_runtime_context().get_job_id() == session
+        ray = init_ray(Config({"ray_address": None, "num_workers": 2}))
+        assert ray.cluster_resources()["CPU"] == 2
+    finally:
+        shutdown()

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from talkingface.cli import main
@@ -39,7 +40,10 @@ def test_run_writes_the_run_folder(tmp_path, capsys):
     # the generated video carries the *other* clip's audio, fitted to the video length
     audio = load_audio(video)
     assert abs(len(audio) - 16000) <= 640
-    assert "metric" in capsys.readouterr().out
+    # unpaired: the reference is not ground truth, so PSNR is reported as not applicable, never as a number
+    table = capsys.readouterr().out
+    assert "not applicable (unpaired" in table
+    assert results["aggregate"]["PSNR (dB)"]["mean"] is None and results["aggregate"]["PSNR (dB)"]["count"] == 0
 
 
 def test_rerun_resumes_and_skips_finished_items(tmp_path, caplog):
@@ -120,3 +124,26 @@ def test_help_lists_keys():
     proc = subprocess.run([sys.executable, str(REPO / "run_talkingface.py"), "--help"], capture_output=True,
                           text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0 and "--lse_crop" in proc.stdout and "default: 'unpaired'" in proc.stdout
+
+
+def test_paired_identity_run_reports_the_psnr_of_its_outputs(tmp_path, capsys):
+    """The table's PSNR is the mean of per-clip PSNRs computed on the decoded frames (checked with scikit-image)."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    assert main(_args(tmp_path, "--pairing=paired", "--metrics=psnr")) == 0
+    run_dir = _run_dir(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    pairs = json.loads((run_dir / "pairs.json").read_text())
+    expected = []
+    for pair in pairs:
+        generated = read_video(run_dir / "videos" / f"{pair['id']}.mp4").frames
+        reference = read_video(REPO / pair["video"]).frames[: len(generated)]
+        assert len(generated) == 25
+        expected.append(np.mean([peak_signal_noise_ratio(r, g, data_range=255)
+                                 for r, g in zip(reference, generated)]))
+    psnr = results["aggregate"]["PSNR (dB)"]
+    assert psnr["count"] == 3
+    # the identity model only re-encodes: high but finite PSNR, equal to the independent computation
+    assert 35 < psnr["mean"] < 60
+    assert psnr["mean"] == pytest.approx(float(np.mean(expected)), abs=1e-6)
+    assert f"{psnr['mean']:.4f}" in capsys.readouterr().out
