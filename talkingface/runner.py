@@ -20,21 +20,16 @@ from typing import Any
 from talkingface import registry
 from talkingface.atomic import atomic_write_json, atomic_write_text
 from talkingface.config import Config
+from talkingface.config.schema import keys_in_scope
 from talkingface.data.base import Pair
 from talkingface.errors import TalkingFaceError
 from talkingface.logs import log_to_file
 
 log = logging.getLogger(__name__)
 
-# Keys that do not change what a run generates: a run with other values is the same run. Evaluation
-# settings are among them: each stored clip score carries its own key (talkingface.scoring), so
-# re-scoring with other metric settings works in the run folder that holds the videos.
-_NOT_IN_FINGERPRINT = {"run_dir", "resume", "stage", "num_workers", "ray_address", "debug", "log_level",
-                       "max_retries", "device", "checkpoint_mirror", "num_gpus_per_worker", "plots", "config_files",
-                       "cache_dir",
-                       "re_preprocess", "batch_size", "face_det_batch_size", "lse_batch_size", "fid_batch_size",
-                       "metrics", "lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size",
-                       "lse_scene_threshold", "fid_crop", "fid_frame_stride", "fidelity_crop"}
+#: a run folder is resumed by the settings that change what it generates; evaluation and
+#: runtime settings (scope in the schema) can change between runs of the same folder
+_FINGERPRINT_KEYS = keys_in_scope("generate")
 
 
 @dataclass(frozen=True)
@@ -61,7 +56,7 @@ class Item:
 
 
 def fingerprint(config: Config) -> str:
-    data = {k: v for k, v in sorted(config.items()) if k not in _NOT_IN_FINGERPRINT}
+    data = {k: v for k, v in sorted(config.items()) if k in _FINGERPRINT_KEYS}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -90,3 +90,23 @@ def test_num_threads_caps_torch_and_opencv_threads():
         cv2.setNumThreads(before[1])
     with pytest.raises(ConfigError, match="num_threads"):
         load_config(overrides={"num_threads": -1})
+
+
+def test_run_fingerprint_follows_the_schema_scopes():
+    """Only keys that change what a run generates fork its folder; a new evaluation key must not."""
+    from talkingface.config.schema import KEYS, keys_in_scope
+    from talkingface.runner import fingerprint
+
+    base = load_config("video_retalking", "video-retalking")
+    reference = fingerprint(base)
+    assert keys_in_scope("generate") | keys_in_scope("evaluate", "runtime") == set(KEYS)
+    assert {"metrics", "lse_crop", "num_workers", "device", "num_threads"} <= keys_in_scope("evaluate", "runtime")
+    for name in ["metrics", "lse_crop", "vshift", "num_workers", "device", "num_threads", "batch_size"]:
+        changed = dict(base)
+        changed[name] = ["psnr"] if name == "metrics" else ("frame" if name == "lse_crop" else
+                                                            ("cuda" if name == "device" else 3))
+        assert fingerprint(changed) == reference, name
+    for name, value in [("pairing", "paired"), ("seed", 7), ("expression", "smile"), ("max_seconds", 0.3)]:
+        changed = dict(base)
+        changed[name] = value
+        assert fingerprint(changed) != reference, name
