@@ -40,7 +40,9 @@ def test_sequence_form_matches_reference(case):
     finally:
         logits.remove(), audio_feat.remove()
     assert out.shape == (1, 3, 2, 96, 96)
-    assert max_diff(out, ref["output"]) <= TOLERANCE
+    # the output is sigmoid(logits): its error is at most the sigmoid's slope (1/4) times the logits' error,
+    # and the logits (|x| up to ~15) carry float32 rounding that depends on the CPU's kernels
+    assert max_diff(out, ref["output"]) <= 0.25 * _logit_tolerance(ref["logits"])
     assert max_diff(audio_feat.value, ref["audio_feat"]) <= TOLERANCE
     assert max_diff(logits.value, ref["logits"]) <= _logit_tolerance(ref["logits"])
 
