@@ -98,7 +98,9 @@ def test_fill_missing_policy():
     a, b = np.full((68, 2), 1.0), np.full((68, 2), 2.0)
     lm, missing = fill_missing([None, a, None, None, b, None])
     assert missing == [0, 2, 3, 5]
-    assert [float(x[0, 0]) for x in lm] == [1, 1, 1, 1, 2, 2]  # previous, else next
+    assert [float(x[0, 0]) for x in lm] == [-1, 1, 1, 1, 2, 2]  # the official: previous; none before -> -1
+    lm, missing = fill_missing([None, a, None, None, b, None], gaps="nearest")
+    assert [float(x[0, 0]) for x in lm] == [1, 1, 1, 1, 2, 2]  # previous, else the first detection
     lm, missing = fill_missing([None, None])
     assert missing == [0, 1] and np.all(lm == -1)  # the reference's "no face" marker
 
@@ -107,7 +109,7 @@ def test_dlib_landmarks_report_missing_frames(caplog, clip):
     frames = np.stack([np.zeros_like(clip.crops[0]), clip.crops[0]])
     with caplog.at_level("WARNING"):
         lm, missing = make_landmarks("dlib")(frames)
-    assert missing == [0] and np.array_equal(lm[0], lm[1])
+    assert missing == [0] and np.all(lm[0] == -1) and np.all(lm[1] > 0)  # official: no face before -> marker
     assert "no face in 1 of 2" in caplog.text
 
 

@@ -1,4 +1,4 @@
-"""End to end VideoReTalking on the bundled sample: seeded networks, real dlib landmarks.
+"""End to end VideoReTalking on the bundled sample: seeded networks, dlib stand-ins where they cannot work.
 
 Frames are few (CPU cost is ~5-10 s per frame) but every stage runs for real.
 """
@@ -49,8 +49,24 @@ def full_run(short_clip, tmp_path_factory):
     return pipe, out, tmp
 
 
-def test_output_frames_audio_and_untouched_background(short_clip, full_run):
+def test_default_run_is_the_official_pipeline(short_clip, full_run):
+    from talkingface.models.video_retalking.options import checkpoint_names
+
     pipe, out, _ = full_run
+    result = read_video(out)
+    assert result.fps == 25 and result.num_frames == FRAMES  # 0.08 s of audio: padded to one mel window
+    assert sorted(pipe.parts.files.used) == sorted(checkpoint_names(pipe.options))  # pre-flight == loaded
+    counts = pipe.parts.stand_ins.counts
+    assert counts["boxes"] > 0 and counts["five_points"] > 0 and counts["parsing"] > 0  # seeded stand-ins logged
+    source = read_video(short_clip[0]).frames
+    y1, y2, x1, x2 = pipe_boxes(pipe, source)[0]
+    mouth = (slice((y1 + y2) // 2, y2), slice(x1 + (x2 - x1) // 4, x2 - (x2 - x1) // 4))
+    assert np.abs(result.frames[0].astype(int) - source[0].astype(int))[mouth].mean() > 5.0
+
+
+def test_compose_box_leaves_the_background_untouched(short_clip, tmp_path):
+    pipe = _pipeline(tmp_path, compose="box")
+    out = pipe(face=short_clip[0], audio=short_clip[1], outfile=tmp_path / "out.mp4")
     source = read_video(short_clip[0]).frames
     result = read_video(out)
     assert result.fps == 25 and result.num_frames == FRAMES
@@ -94,22 +110,27 @@ def test_static_image_and_longer_audio(tmp_path):
     frame = read_video(SAMPLE / "astronaut_c.mp4").frames[0]
     image = tmp_path / "face.png"
     cv2.imwrite(str(image), frame[:, :, ::-1])
-    speech = load_audio(SAMPLE / "astronaut_a.wav")[: 3 * 640]
+    speech = load_audio(SAMPLE / "astronaut_a.wav")[: 4000]  # 21 mel frames: windows at 0, 3 and the last
     write_wav(tmp_path / "a.wav", speech)
     pipe = _pipeline(tmp_path, enhancer="none", batch_size=3)
     out = read_video(pipe(face=image, audio=tmp_path / "a.wav", outfile=tmp_path / "o.mp4"))
-    assert out.num_frames == 3  # the output follows the audio; the still face is reused
+    assert out.num_frames == 3 and out.fps == 25  # one frame per mel window; the still face is reused
 
 
-def test_30fps_input_is_resampled(tmp_path):
+def test_30fps_input_keeps_its_rate_unless_resampled(tmp_path):
     clip = read_video(SAMPLE / "astronaut_a.mp4", fps=None)
-    write_video(tmp_path / "f30.mp4", clip.frames[:3], 30)  # 3 frames at 30 fps = 0.1 s
-    write_wav(tmp_path / "a.wav", load_audio(SAMPLE / "astronaut_b.wav")[: 2 * 640])
+    write_video(tmp_path / "f30.mp4", clip.frames[:4], 30)  # 4 frames at 30 fps
+    write_wav(tmp_path / "a.wav", load_audio(SAMPLE / "astronaut_b.wav")[: 4000])  # 21 mel frames
     pipe = _pipeline(tmp_path, enhancer="none")
     pipe(face=tmp_path / "f30.mp4", audio=tmp_path / "a.wav", outfile=tmp_path / "o.mp4")
-    assert pipe.last_clip_frames == 2  # 0.1 s at 25 fps (nearest-frame resampling)
-    out = read_video(tmp_path / "o.mp4")
-    assert out.fps == 25 and out.num_frames == 2
+    assert pipe.last_clip_frames == 4  # the official keeps the input rate
+    out = read_video(tmp_path / "o.mp4", fps=None)
+    assert out.fps == pytest.approx(30) and out.num_frames == 4  # mel windows at 0, 2, 5 and the last (5 again)
+    pipe = _pipeline(tmp_path, enhancer="none", resample_fps=True)
+    pipe(face=tmp_path / "f30.mp4", audio=tmp_path / "a.wav", outfile=tmp_path / "r.mp4")
+    assert pipe.last_clip_frames == 3  # 4/30 s at 25 fps (nearest-frame resampling)
+    out = read_video(tmp_path / "r.mp4", fps=None)
+    assert out.fps == pytest.approx(25) and out.num_frames == 3
 
 
 def test_shorter_audio_cuts_the_output_and_leaves_no_scratch(tmp_path):

@@ -111,7 +111,7 @@ def test_face_select_config_key(tmp_path):
     from talkingface.config import load_config
     from talkingface.models.video_retalking.pipeline import CLIP_OPTIONS, PipelineOptions
 
-    assert load_config("video_retalking", None, (), {})["face_select"] == "largest"
+    assert load_config("video_retalking", None, (), {})["face_select"] is None  # the official: best-scoring
     config = load_config("video_retalking", None, (), {"face_select": 1})
     assert config["face_select"] == "1" and select.parse_rule(config["face_select"]) == 1
     options = PipelineOptions.from_config(load_config("video_retalking", None, (), {"face_select": "right"}), None)
@@ -222,7 +222,10 @@ def test_face_in_some_frames_is_held_interpolated_and_logged(croper, caplog):
     with caplog.at_level(logging.WARNING):
         lm, lm_missing = DlibLandmarks(select="center")(clip)
     assert lm_missing == [0, 1, 4, 5, 6] and "(0-1, 4-6)" in caplog.text
-    assert np.array_equal(lm[0], lm[2]) and np.array_equal(lm[4], lm[3]) and np.array_equal(lm[6], lm[3])
+    assert np.all(lm[:2] == -1)  # the official: "no face" marker before the first detection
+    assert np.array_equal(lm[4], lm[3]) and np.array_equal(lm[6], lm[3])
+    lm, _ = DlibLandmarks(select="center", gaps="nearest")(clip)
+    assert np.array_equal(lm[0], lm[2])  # landmark_gaps: nearest
 
 
 # ---------------------------------------------------------------------------------------------- tiny face

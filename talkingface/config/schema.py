@@ -58,7 +58,14 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     # --- model: video_retalking ---
     Key("batch_size", "int", "frames per L-Net/E-Net batch", minimum=1),
     Key("face_det_batch_size", "int", "frames per face-detector batch", minimum=1),
-    Key("landmarks", "str", "68-point landmark source on crops", choices=("dlib", "fan")),
+    Key("compat", "str", "reference: set every key below that changes an output frame to the official "
+                         "inference.py (fresh unseeded noise included; see README); default: the keys as given",
+        choices=("default", "reference")),
+    Key("landmarks", "str", "68-point landmarks: fan (official: face-alignment's 2DFAN4 on S3FD boxes) or dlib",
+        choices=("dlib", "fan")),
+    Key("landmark_gaps", "str", "frames before the first landmark detection: previous (official: the no-face "
+                                "marker, mean-face placement) | nearest (the first detection's landmarks)",
+        choices=("previous", "nearest")),
     Key("expression", "str", "expression template: neutral | smile | path to an image"),
     Key("up_face", "str", "upper-face edit (only 'original' is supported)"),
     Key("one_shot", "bool", "use the first frame as the only reference"),
@@ -70,11 +77,20 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("re_preprocess", "bool", "ignore cached per-clip stage results"),
     Key("enhancer", "str", "gpen: GPEN on the references + GFPGAN on the output (the reference); none: skip both",
         choices=("gpen", "none")),
-    Key("face_detector", "str", "face boxes for L-Net/E-Net crops: s3fd (the reference) or dlib (offline weights)",
+    Key("face_detector", "str", "face boxes for L-Net/E-Net crops: s3fd (the official) or dlib (offline weights)",
         choices=("s3fd", "dlib")),
-    Key("face_select", "str", "which face when a clip shows several, the same one in every stage and frame: "
-                              "largest | center | left | right | N (N-th face from the left, 0 = leftmost)",
-        pattern=r"largest|center|left|right|[0-9]+"),
+    Key("face_select", "str", "null (official): each detector's best-scoring face in every frame; or one person "
+                              "in every stage and frame: largest | center | left | right | N (N-th from the left)",
+        pattern=r"largest|center|left|right|[0-9]+", nullable=True),
+    Key("compose", "str", "official: re-detect and re-parse the face, blend whole frames at 512 px; box: parse "
+                          "once, blend inside a padded box (pixels outside it stay the input's)",
+        choices=("official", "box")),
+    Key("resample_fps", "bool", "resample the input video to `fps` first (false, official: keep its frame rate; "
+                                "the mel windows follow it)"),
+    Key("noise", "str", "E-Net and GFPGAN noise, drawn fresh on every call: seeded (from `seed`, reproducible) | "
+                        "fresh (the official: unseeded)", choices=("seeded", "fresh")),
+    Key("seeded_stand_ins", "list[str]", "weights=seeded only: dlib stand-ins for what random weights cannot do: "
+                                         "boxes (S3FD), five_points (RetinaFace), parsing (ParseNet); [] for none"),
     Key("precision", "str", "auto | fp32 | fp16 | bf16 (half precision only on CUDA)",
         choices=("auto", "fp32", "fp16", "bf16")),
     Key("cache_dir", "path", "per-clip stage cache (null: <saved_dir>/cache)", nullable=True),

@@ -58,8 +58,19 @@ def predict_points(predictor, image: np.ndarray, rect, dtype=np.float32) -> np.n
     return np.array([[p.x, p.y] for p in shape.parts()], dtype)
 
 
-def fill_missing(points: Sequence[np.ndarray | None]) -> tuple[np.ndarray, list[int]]:
-    """Stack per-frame (68, 2) landmarks; gaps take the previous (else next) frame's; all-missing -> -1."""
+GAP_RULES = ("previous", "nearest")
+
+
+def fill_missing(points: Sequence[np.ndarray | None], gaps: str = "previous") -> tuple[np.ndarray, list[int]]:
+    """Stack per-frame (68, 2) landmarks; a frame without a face takes the previous frame's.
+
+    ``gaps="previous"`` is the official ``KeypointExtractor``: frames before the
+    first detection keep the -1 "no face" marker (the 3DMM stage then places the
+    mean face). ``gaps="nearest"``: they take the first detection instead.
+    All frames missing -> -1 everywhere.
+    """
+    if gaps not in GAP_RULES:
+        raise ValueError(f"gaps must be one of {GAP_RULES}, got {gaps!r}")
     missing = [i for i, p in enumerate(points) if p is None]
     out = np.full((len(points), NUM_POINTS, 2), -1.0, np.float32)
     found = [i for i, p in enumerate(points) if p is not None]
@@ -68,6 +79,11 @@ def fill_missing(points: Sequence[np.ndarray | None]) -> tuple[np.ndarray, list[
     for i, p in enumerate(points):
         if p is not None:
             out[i] = p
+    if gaps == "previous":
+        for i in range(found[0] + 1, len(points)):
+            if points[i] is None:
+                out[i] = out[i - 1]
+        return out, missing
     last = found[0]
     for i in range(len(points)):
         if points[i] is not None:
@@ -96,7 +112,7 @@ class DlibLandmarks:
     """
 
     def __init__(self, predictor_path: str | Path | None = None, *, root: str | Path | None = None,
-                 select=None) -> None:
+                 select=None, gaps: str = "previous") -> None:
         import dlib
 
         from talkingface.checkpoints import checkpoint_path
@@ -106,6 +122,7 @@ class DlibLandmarks:
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = _shape_predictor(path)
         self.select = parse_rule(select)
+        self.gaps = gaps
 
     def points(self, image: np.ndarray) -> np.ndarray | None:
         from talkingface.face.select import pick
@@ -118,7 +135,7 @@ class DlibLandmarks:
         return predict_points(self.predictor, image, dlib_rect(dets[chosen]))
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        lm, missing = fill_missing([self.points(img) for img in images])
+        lm, missing = fill_missing([self.points(img) for img in images], self.gaps)
         _report("dlib", missing, len(images))
         return lm, missing
 
@@ -148,7 +165,7 @@ class FANLandmarks:
     """
 
     def __init__(self, detector, fan, device: str | torch.device = "cpu", batch_size: int = 16,
-                 select=None) -> None:
+                 select=None, gaps: str = "previous") -> None:
         from talkingface.face.select import parse_rule
 
         self.detector = detector
@@ -156,6 +173,7 @@ class FANLandmarks:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.select = parse_rule(select)
+        self.gaps = gaps
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -178,12 +196,12 @@ class FANLandmarks:
             peaks = heatmap_peaks(self.fan(x).float().cpu().numpy())
             for (i, centre, scale, _), p in zip(chunk, peaks):
                 points[i] = to_image(p, centre, scale)
-        lm, missing = fill_missing(points)
+        lm, missing = fill_missing(points, self.gaps)
         _report("FAN", missing, len(images))
         return lm, missing
 
 
-def make_landmarks(kind: str = "dlib", *, weights: str = "official", seed: int = 0,
+def make_landmarks(kind: str = "fan", *, weights: str = "official", seed: int = 0,
                    device: str | torch.device = "cpu", root: str | Path | None = None, select=None):
     """The landmark extractor named by the ``landmarks`` option: ``"fan"`` or ``"dlib"``.
 

@@ -117,8 +117,9 @@ class FaceEnhancer:
 
     threshold = 0.9  # detection score below which a face is skipped
 
-    def __init__(self, gpen_net: torch.nn.Module, parse_net: torch.nn.Module, detector: Detector,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(self, gpen_net: torch.nn.Module, parse_net: torch.nn.Module | Callable[[np.ndarray], np.ndarray],
+                 detector: Detector, device: str | torch.device = "cpu") -> None:
+        """``parse_net``: ParseNet, or any ``image RGB -> (S, S) class labels`` callable (seeded stand-in)."""
         self.gpen, self.parse_net, self.detector, self.device = gpen_net, parse_net, detector, device
         self.size = int(getattr(gpen_net, "size", 512))
         self.reference_5pts = gpen_reference_points(self.size)
@@ -139,7 +140,10 @@ class FaceEnhancer:
         """0/1 parsed face mask (GPEN's classes) at 512, as ``FaceParse.process(ef, mm)[0] / 255``."""
         from talkingface.face.parsing import labels_to_mask, parse_labels
 
-        labels = parse_labels(self.parse_net, face_rgb, self.device)
+        if isinstance(self.parse_net, torch.nn.Module):
+            labels = parse_labels(self.parse_net, face_rgb, self.device)
+        else:
+            labels = self.parse_net(face_rgb)
         mask = labels_to_mask(labels, GPEN_FACE_CLASSES)
         if mask.shape[0] != 512:  # reduced test builds: the post-processing constants are for 512
             mask = cv2.resize(mask, (512, 512), interpolation=cv2.INTER_NEAREST)
@@ -237,8 +241,17 @@ class GFPGANRestorer:
     eye_dist_threshold = 5.0
     score_threshold = 0.8  # facexlib's RetinaFace default confidence
 
-    def __init__(self, net: torch.nn.Module, detector: Detector, device: str | torch.device = "cpu") -> None:
+    def __init__(self, net: torch.nn.Module, detector: Detector, device: str | torch.device = "cpu", *,
+                 noise: str = "stored", generator: torch.Generator | None = None) -> None:
+        """``noise``: ``fresh`` draws new noise maps on every face from torch's global generator (GFPGANer's
+        ``randomize_noise=True``), ``seeded`` draws them from ``generator`` (reproducible), ``stored`` uses the
+        checkpoint's fixed noise buffers."""
+        if noise not in ("fresh", "seeded", "stored"):
+            raise ValueError(f"noise must be fresh, seeded or stored, got {noise!r}")
+        if noise == "seeded" and generator is None:
+            generator = torch.Generator(device="cpu").manual_seed(0)
         self.net, self.detector, self.device = net, detector, device
+        self.noise, self.generator = noise, generator
         self.size = int(getattr(net, "size", 512))
         self.template = FFHQ_TEMPLATE_512 * (self.size / 512.0)
 
@@ -259,7 +272,11 @@ class GFPGANRestorer:
         """One aligned face (size x size RGB uint8) through the net; RGB uint8 (``tensor2img`` rounding)."""
         x = torch.from_numpy(face_rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
         x = ((x - 0.5) / 0.5).to(self.device)
-        out = self.net(x)[0].float().clamp(-1, 1)
+        if self.noise == "stored":
+            out = self.net(x)
+        else:
+            out = self.net(x, randomize_noise=True, generator=self.generator if self.noise == "seeded" else None)
+        out = out[0].float().clamp(-1, 1)
         out = ((out + 1) / 2).permute(1, 2, 0).cpu().numpy()
         return (out * 255.0).round().astype(np.uint8)
 

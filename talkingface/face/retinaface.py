@@ -186,19 +186,22 @@ class RetinaFaceDetector:
     """
 
     def __init__(self, net: RetinaFace, device: str | torch.device = "cpu", *, confidence_threshold: float = 0.9,
-                 nms_threshold: float = 0.4, top_k: int = 5000, keep_top_k: int = 750) -> None:
+                 nms_threshold: float = 0.4, top_k: int | None = 5000, keep_top_k: int | None = 750,
+                 downscale_above: int | None = 1500, nms_offset: float = 1.0) -> None:
         self.net = net.eval()
         self.device = torch.device(device)
         self.confidence_threshold = confidence_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
         self.keep_top_k = keep_top_k
+        self.downscale_above = downscale_above
+        self.nms_offset = nms_offset
 
     @torch.inference_mode()
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         img = np.float32(image[:, :, ::-1])  # RGB -> BGR: the net was trained on OpenCV frames
         ss = 1.0
-        if max(img.shape[:2]) > 1500:  # the reference's "tricky" rescale of large frames
+        if self.downscale_above is not None and max(img.shape[:2]) > self.downscale_above:  # GPEN's "tricky" rescale
             ss = 1000.0 / max(img.shape[:2])
             img = cv2.resize(img, (0, 0), fx=ss, fy=ss)
         height, width = img.shape[:2]
@@ -212,19 +215,33 @@ class RetinaFaceDetector:
         inds = torch.nonzero(scores > self.confidence_threshold)[:, 0]
         order = inds[score_order(scores[inds])][: self.top_k]
         boxes, points, scores = boxes[order], points[order], scores[order]
-        keep = nms(boxes, scores, self.nms_threshold, offset=1.0)[: self.keep_top_k]
+        keep = nms(boxes, scores, self.nms_threshold, offset=self.nms_offset)[: self.keep_top_k]
         dets = torch.cat([boxes[keep], scores[keep, None]], 1).numpy()
         return dets / ss, points[keep].numpy() / ss
 
     __call__ = detect
 
 
+#: facexlib's ``retinaface_resnet50`` as GFPGANer calls it (``detect_faces(img, 0.97)``, original size):
+#: score > 0.97, torchvision NMS 0.4 (no +1 px), no top-k cut, no downscaling of large frames.
+FACEXLIB_OPTIONS = {"confidence_threshold": 0.97, "nms_threshold": 0.4, "top_k": None, "keep_top_k": None,
+                    "downscale_above": None, "nms_offset": 0.0}
+
+
 def load_retinaface(path: str | Path | None = None, *, weights: str = "official", seed: int = 0,
                     device: str | torch.device = "cpu", root: str | Path | None = None,
-                    **detector_options) -> RetinaFaceDetector:
-    """RetinaFace-R50 from ``RetinaFace-R50.pth`` (or ``seeded-v1``) as a :class:`RetinaFaceDetector`."""
+                    flavour: str = "gpen", **detector_options) -> RetinaFaceDetector:
+    """A RetinaFace-R50 detector, ``seeded-v1`` or from its official file.
+
+    ``flavour="gpen"``: GPEN's ``RetinaFace-R50.pth`` with ``RetinaFaceDetection.detect``'s
+    rules; ``flavour="facexlib"``: facexlib's ``detection_Resnet50_Final.pth`` (same
+    network and keys) with :data:`FACEXLIB_OPTIONS`, as GFPGANer uses it.
+    """
     from talkingface.face import load_net
 
-    net = load_net(RetinaFace(), name="retinaface", path=path, weights=weights, seed=seed, device=device,
-                   root=root)
-    return RetinaFaceDetector(net, device, **detector_options)
+    if flavour not in ("gpen", "facexlib"):
+        raise ValueError(f"flavour must be 'gpen' or 'facexlib', got {flavour!r}")
+    name = "retinaface" if flavour == "gpen" else "gfpgan_detection"
+    net = load_net(RetinaFace(), name=name, path=path, weights=weights, seed=seed, device=device, root=root)
+    options = {**(FACEXLIB_OPTIONS if flavour == "facexlib" else {}), **detector_options}
+    return RetinaFaceDetector(net, device, **options)

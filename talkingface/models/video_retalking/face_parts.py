@@ -1,15 +1,30 @@
 """Face-stack parts of the pipeline, built from :mod:`talkingface.face`.
 
-Kept apart from the networks so that each part can be replaced (e.g. RetinaFace
-or dlib five-point detection) without touching the pipeline.
+Kept apart from the networks so that each part can be replaced without touching
+the pipeline. Every file comes from the one configured checkpoint folder
+(:class:`~talkingface.models.video_retalking.options.CheckpointFiles`), and the
+parts are those of the official ``inference.py`` unless an option says otherwise:
+
+* stage-1 landmarks: face-alignment's FAN on S3FD boxes (``landmarks: fan``);
+* L-Net face boxes: face_detection's S3FD (``face_detector: s3fd``);
+* GPEN ``FaceEnhancement``: GPEN's RetinaFace-R50, ParseNet, GPEN-BFR-512;
+* GFPGAN ``GFPGANer``: facexlib's retinaface_resnet50, the face nearest the
+  image centre, square soft paste-back (``use_parse=False`` there);
+* the best-scoring face wherever a detector returns several, unless
+  ``face_select`` picks one person for the whole clip.
+
+Seeded runs route the detectors and the parser through
+:class:`~talkingface.models.video_retalking.stand_ins.SeededStandIns`.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +38,18 @@ def five_points(lm68: np.ndarray) -> np.ndarray:
 class DlibFivePointDetector:
     """``image -> (boxes (K,5), landmarks5 (K,5,2))`` from dlib, largest face first.
 
-    Used for paste-back alignment when RetinaFace is not available; dlib's
-    weights ship with a package, so this works offline with real detections.
+    The seeded-run stand-in for RetinaFace (dlib's weights ship with a package,
+    so this works offline with real detections).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, predictor_path: str | Path | None = None) -> None:
         import dlib
 
         from talkingface.checkpoints import checkpoint_path
 
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(checkpoint_path("dlib_landmarks")))
+        path = predictor_path if predictor_path is not None else checkpoint_path("dlib_landmarks")
+        self.predictor = dlib.shape_predictor(str(path))
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from talkingface.face.landmarks import predict_points
@@ -58,7 +74,7 @@ def expand_box(box: tuple[int, int, int, int], shape: tuple[int, int], margin: f
 
 def blend_in_region(a: np.ndarray, b: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int],
                     levels: int, size: int = 512, margin: float = 0.25) -> np.ndarray:
-    """Laplacian blend of ``a`` over ``b`` with ``mask``, computed around ``box`` only.
+    """Laplacian blend of ``a`` over ``b`` with ``mask``, computed around ``box`` only (``compose: box``).
 
     The reference blends whole frames resized to 512x512 and back, which blurs
     the background; here only a padded box is resampled, and pixels outside it
@@ -76,81 +92,172 @@ def blend_in_region(a: np.ndarray, b: np.ndarray, mask: np.ndarray, box: tuple[i
     return out
 
 
-def build(config: Any, mode: str, seed: int, device: str, root: Any, options: Any) -> dict[str, Any]:
-    """The face-stack callables of :class:`~talkingface.models.video_retalking.parts.Parts`."""
-    from talkingface.face import croper, landmarks, parsing, recon3d, restore, s3fd
+def blend_whole_frame(a: np.ndarray, b: np.ndarray, mask: np.ndarray, levels: int, size: int = 512) -> np.ndarray:
+    """The official mouth blend: whole frames resized to 512, Laplacian blend, back, clipped, truncated."""
+    from talkingface.face.blend import laplacian_blend
+
+    height, width = b.shape[:2]
+    a5, b5, m5 = (cv2.resize(x, (size, size)) for x in (a, b, np.float32(mask)))
+    blended = laplacian_blend(a5, b5, m5, levels)
+    return np.uint8(cv2.resize(np.clip(blended, 0, 255), (width, height)))
+
+
+def make_croper(options: Any) -> Any:
+    """The clip-crop part alone (dlib only, no networks), predictor from ``options.checkpoint_dir``.
+
+    For callers that crop before loading the networks (``infer`` fails fast on a
+    clip without a face).
+    """
+    from talkingface.face.croper import Croper
+    from talkingface.models.video_retalking.options import CheckpointFiles
+
+    return Croper(CheckpointFiles(options.checkpoint_dir, seeded=True).path("dlib_landmarks"),
+                  select=options.face_select)
+
+
+def build(config: Any, mode: str, seed: int, device: str, options: Any, files: Any) -> dict[str, Any]:
+    """The face-stack callables of :class:`~talkingface.models.video_retalking.parts.Parts`.
+
+    ``files`` (:class:`CheckpointFiles`) gives every path; with ``mode="seeded"``
+    the detectors and the parser go through the seeded stand-ins.
+    """
+    from talkingface.face import croper, landmarks, load_net, parsing, recon3d, restore, s3fd
+    from talkingface.face.fan import load_fan
     from talkingface.face.gfpgan import load_gfpgan
     from talkingface.face.gpen import load_gpen
+    from talkingface.face.retinaface import load_retinaface
+    from talkingface.models.video_retalking.options import uses_expression_file
+    from talkingface.models.video_retalking.stand_ins import SeededStandIns
 
-    crop_tool = croper.Croper(select=options.face_select)  # face_select: one person in every stage
-    landmarker = landmarks.make_landmarks(options.landmarks, select="center")  # runs on crops of that person
-    recon = recon3d.load_recon(weights=mode, seed=seed, device=device)
-    try:
-        lm3d = recon3d.load_lm3d()
-    except Exception:
-        if mode != "seeded":
-            raise
-        lm3d = recon3d.seeded_lm3d()
-    parse_net = parsing.load_parsenet(weights=mode, seed=seed, device=device)
-    landmark_parser = None
-    if mode == "seeded":
-        from talkingface.face.landmark_parsing import LandmarkParser
+    seeded = mode == "seeded"
+    predictor = files.path("dlib_landmarks")
+    stand_ins = SeededStandIns(options.seeded_stand_ins, predictor) if seeded else None
+    person = options.face_select  # None: the best-scoring face of every stage and frame (the official)
 
-        log.warning("face masks: seeded ParseNet labels pixels at random; mouth/face masks are drawn from dlib "
-                    "landmarks (real weights) instead")
-        dlib_points = landmarker if isinstance(landmarker, landmarks.DlibLandmarks) else landmarks.DlibLandmarks()
-        landmark_parser = LandmarkParser(dlib_points)
-    detector5 = DlibFivePointDetector()
-    if options.face_detector == "s3fd" and mode == "seeded":
-        log.warning("face boxes: seeded S3FD weights cannot find faces; using dlib boxes (real weights) instead")
-    box_detector = s3fd.DlibBoxDetector(select=options.face_select) \
-        if options.face_detector == "dlib" or mode == "seeded" else \
-        s3fd.load_s3fd(weights=mode, seed=seed, device=device, select=options.face_select)
-    use_restoration = options.enhancer != "none"
-    if use_restoration:
-        gpen = restore.FaceEnhancer(load_gpen(weights=mode, seed=seed, device=device), parse_net, detector5, device)
-        gfpgan = restore.GFPGANRestorer(load_gfpgan(weights=mode, seed=seed, device=device), detector5, device)
+    crop_tool = croper.Croper(predictor, select=person)
+    recon = recon3d.load_recon(files.path("face3d"), weights=mode, seed=seed, device=device)
+    bfm = files.path("bfm")
+    lm3d = recon3d.load_lm3d(bfm) if bfm is not None else recon3d.seeded_lm3d()
+    expression_mat = files.path("expression") if uses_expression_file(options.expression) else None
+
+    s3fd_net = None
+    if options.landmarks == "fan" or options.face_detector == "s3fd":
+        s3fd_net = load_net(s3fd.S3FD(), name="s3fd", path=files.path("s3fd"), weights=mode, seed=seed,
+                            device=device)
+
+    def with_stand_in_boxes(detector: Any) -> Any:
+        return stand_ins.boxes(detector) if stand_ins is not None else detector
+
+    on_crops = "center" if person is not None else None  # the crop was made around the chosen person
+    if options.landmarks == "fan":
+        fan_detector = s3fd.S3FDDetector(s3fd_net, device, channel_order="bgr", decode_dtype=torch.float64)
+        landmarker = landmarks.FANLandmarks(with_stand_in_boxes(fan_detector),
+                                            load_fan(files.path("fan"), weights=mode, seed=seed, device=device),
+                                            device, select=on_crops, gaps=options.landmark_gaps)
+    else:
+        landmarker = landmarks.DlibLandmarks(predictor, select=on_crops, gaps=options.landmark_gaps)
+
+    if options.face_detector == "s3fd":
+        box_detector = with_stand_in_boxes(s3fd.S3FDDetector(s3fd_net, device, channel_order="rgb", select=person))
+    else:
+        box_detector = s3fd.DlibBoxDetector(select=person)
+
+    parse_net = parsing.load_parsenet(files.path("parsenet"), weights=mode, seed=seed, device=device)
+
+    def parse_with_net(image: np.ndarray) -> np.ndarray:
+        return parsing.parse_labels(parse_net, image, device=device)
+
+    parse = stand_ins.parser(parse_with_net) if stand_ins is not None else parse_with_net
+
+    def retinaface(flavour: str, name: str) -> Any:
+        return load_retinaface(files.path(name), weights=mode, seed=seed, device=device, flavour=flavour)
+
+    def five_points_of(detector: Any, use: str) -> Any:
+        return stand_ins.five_points(detector, use) if stand_ins is not None else detector
+
+    gpen_detector = None
+    if options.enhancer == "gpen" or options.compose == "official":
+        gpen_detector = retinaface("gpen", "retinaface")
+    gpen = gfpgan = None
+    if options.enhancer == "gpen":
+        gpen = restore.FaceEnhancer(load_gpen(files.path("gpen"), weights=mode, seed=seed, device=device), parse,
+                                    five_points_of(gpen_detector, "RetinaFace (GPEN references)"), device)
+        generator = torch.Generator(device="cpu").manual_seed(seed) if options.noise == "seeded" else None
+        gfpgan = restore.GFPGANRestorer(load_gfpgan(files.path("gfpgan"), weights=mode, seed=seed, device=device),
+                                        five_points_of(retinaface("facexlib", "gfpgan_detection"),
+                                                       "RetinaFace (GFPGAN)"),
+                                        device, noise=options.noise, generator=generator)
+    # the official compose runs FaceEnhancement.process(face_enhance=False): detector + parser, no GPEN net
+    composer = None
+    if options.compose == "official":
+        composer = restore.FaceEnhancer(None, parse, five_points_of(gpen_detector, "RetinaFace (compose)"), device)
+
+    def hint(detector: Any, box: tuple[int, int, int, int]) -> None:
+        """Tell a seeded five-point stand-in where the face is (used only when dlib finds none)."""
+        if hasattr(detector, "hint"):
+            y1, y2, x1, x2 = (int(v) for v in box)
+            detector.hint = (x1, y1, x2, y2)
+
+    def reset_noise() -> None:
+        """Restart GFPGAN's seeded noise (each clip gets the same draws for the same input)."""
+        if gfpgan is not None and gfpgan.generator is not None:
+            gfpgan.generator.manual_seed(seed)
 
     def coefficients(crops256: np.ndarray, lm: np.ndarray) -> np.ndarray:
         return recon3d.coefficients(recon, crops256, lm, lm3d, device=device)
 
     def expression(kind: str) -> np.ndarray:
-        return recon3d.expression_template(kind, net=recon, lm3d=lm3d, landmarks=landmarker, weights=mode)
+        if uses_expression_file(kind):
+            if expression_mat is None:  # seeded run without expression.mat
+                log.warning("expression %r: %s has no expression.mat; SEEDED template used", kind, files.root)
+                return recon3d.seeded_expression(str(kind), seed)
+            return recon3d.expression_template(kind, mat_path=expression_mat)
+        return recon3d.expression_template(kind, net=recon, lm3d=lm3d, landmarks=landmarker, weights=mode,
+                                           device=device, seed=seed)
 
     def enhance_face(image: np.ndarray) -> np.ndarray:
-        return gpen.process(image, image, face_enhance=True, poisson_blending=False) if use_restoration else image
+        return gpen.process(image, image, face_enhance=True, poisson_blending=False) if gpen is not None else image
 
     def face_boxes(frames: np.ndarray, pads: Any, nosmooth: bool, anchor: Any = None) -> tuple[np.ndarray, list[int]]:
         return s3fd.face_boxes(frames, box_detector, pads=tuple(pads), nosmooth=nosmooth,
                                batch_size=options.face_det_batch_size, anchor=anchor)
 
     def restore_frame(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """GFPGAN on the face in ``box`` (y1, y2, x1, x2): the edited person, not the one nearest the centre."""
-        if not use_restoration:
+        """GFPGAN on the face nearest the frame centre (official), or on the chosen person's (``face_select``)."""
+        if gfpgan is None:
             return frame
+        hint(gfpgan.detector, box)
         y1, y2, x1, x2 = box
-        return gfpgan.enhance(frame, only_center_face=True, paste_back=True, near=((x1 + x2) / 2, (y1 + y2) / 2))
-
-    def parse_labels(image: np.ndarray) -> np.ndarray:
-        if landmark_parser is not None:
-            return landmark_parser(image)
-        return parsing.parse_labels(parse_net, image, device=device)
+        near = ((x1 + x2) / 2, (y1 + y2) / 2) if person is not None else None
+        return gfpgan.enhance(frame, only_center_face=True, paste_back=True, near=near)
 
     def face_blend(generated: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int],
-                   face: np.ndarray) -> np.ndarray:
-        """Only the parsed face (classes 1-7, 10-12) inside the box comes from ``generated``.
+                   face: np.ndarray | None = None) -> np.ndarray:
+        """The last blend: the face of ``generated`` over ``original`` inside ``box``.
 
-        The reference re-detects and re-parses the generated frame here; the face
-        mask of the box parsed once in compose is the same region.
+        ``compose: official``: GPEN's ``FaceEnhancement.process(generated, original, bbox,
+        face_enhance=False, possion_blending=True)``: RetinaFace re-detects the face,
+        ParseNet re-parses the aligned face, whole-frame 512 px blend.
+        ``compose: box``: the face mask ``face`` of the box parsed once in compose,
+        blended inside a padded box only.
         """
+        if composer is not None:
+            hint(composer.detector, box)
+            return composer.process(generated, original, bbox=tuple(int(v) for v in box), face_enhance=False,
+                                    poisson_blending=True)
         y1, y2, x1, x2 = box
         mask = np.zeros(original.shape[:2], np.float32)
         mask[y1:max(y1 + 1, y2 - 5), x1:x2] = face[: max(1, y2 - 5 - y1)]
         mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=1, sigmaY=1)
         return blend_in_region(generated, original, mask, box, levels=6)
 
+    def blend_region(a: np.ndarray, b: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int],
+                     levels: int = 10) -> np.ndarray:
+        if options.compose == "official":
+            return blend_whole_frame(a, b, mask, levels)
+        return blend_in_region(a, b, mask, box, levels)
+
     return {"crop": crop_tool.crop, "landmarks": landmarker, "coefficients": coefficients, "expression": expression,
             "enhance_face": enhance_face, "face_boxes": face_boxes, "restore": restore_frame,
-            "parse_labels": parse_labels, "blend_region": lambda a, b, m, box, levels=10: blend_in_region(a, b, m, box,
-                                                                                                      levels),
-            "face_blend": face_blend}
+            "parse_labels": parse, "blend_region": blend_region, "face_blend": face_blend,
+            "stand_ins": stand_ins, "reset_noise": reset_noise}

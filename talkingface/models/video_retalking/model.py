@@ -18,14 +18,10 @@ class VideoReTalking:
 
     @staticmethod
     def required_checkpoints(config: Config) -> list[str]:
-        names = ["dnet", "lnet", "enet", "face3d", "bfm", "expression", "parsenet", "dlib_landmarks"]
-        if config.get("face_detector", "s3fd") == "s3fd":
-            names.append("s3fd")
-        if config.get("enhancer", "gpen") == "gpen":
-            names += ["gpen", "gfpgan"]
-        if config.get("landmarks") == "fan":
-            names.append("fan")
-        return names
+        """Exactly the files the pipeline will load with this config (one rule: ``options.checkpoint_names``)."""
+        from talkingface.models.video_retalking.options import PipelineOptions, checkpoint_names
+
+        return checkpoint_names(PipelineOptions.from_config(config))
 
     def __init__(self, config: Config, weights: Any) -> None:
         self.config = config

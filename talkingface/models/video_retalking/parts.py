@@ -38,30 +38,36 @@ class Parts:
     face_boxes: Any      # (frames, pads, nosmooth) -> (boxes (T,4) y1,y2,x1,x2, missing indices)
     restore: Any         # (frame, box y1,y2,x1,x2) -> GFPGAN-restored frame (the face in box, pasted back)
     parse_labels: Any    # image -> (S,S) face-parsing class labels (19 classes), any size
-    blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b near box
+    blend_region: Any    # (a, b, mask, box, levels) -> Laplacian blend of a over b (whole frame or near box)
     face_blend: Any      # (generated frame, original frame, box, face mask of the box) -> final frame
+    reset_noise: Any = None  # () -> None: restart seeded noise generators (once per clip)
+    stand_ins: Any = None  # SeededStandIns of a seeded run (None with official weights)
+    files: Any = None      # CheckpointFiles: the folder and every file the parts asked for
 
 
 def build_parts(config: Any, weights: Any, options: Any) -> Parts:
+    """Every part, each file from ``options.checkpoint_dir`` (recorded in ``Parts.files``)."""
+    from talkingface.models.video_retalking import face_parts
     from talkingface.models.video_retalking.networks import build_networks
+    from talkingface.models.video_retalking.options import CheckpointFiles
 
     mode = "seeded" if weights is not None and weights.seeded else "official"
     seed = int(config.get("seed", 0))
     device = options.device
-    root = config.get("checkpoint_dir")
-    nets = build_networks(mode, seed=seed, device=device, root=root)
+    files = CheckpointFiles(options.checkpoint_dir, seeded=mode == "seeded")
+    for name in ("dnet", "lnet", "enet"):
+        files.path(name)
+    nets = build_networks(mode, seed=seed, device=device, root=files.root)
 
     def dnet(src: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
         with autocast(device, options.precision):
             out = nets.dnet(src.to(device), drive.to(device))["fake_image"]
         return out.float()
 
-    def enet(mel: torch.Tensor, img: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def enet(mel: torch.Tensor, img: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         ref = img[:, 3:]
         with autocast(device, options.precision):
             pred, _ = nets.enet(mel.to(device), img.to(device), ref.to(device), generator=generator)
         return pred.float()
 
-    from talkingface.models.video_retalking import face_parts
-
-    return Parts(dnet=dnet, enet=enet, **face_parts.build(config, mode, seed, device, root, options))
+    return Parts(dnet=dnet, enet=enet, files=files, **face_parts.build(config, mode, seed, device, options, files))

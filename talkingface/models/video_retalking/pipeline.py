@@ -1,17 +1,24 @@
 """VideoReTalking inference as a pipeline of named stages (diffusers-style).
 
-The stage order and constants are the reference's (OpenTalker/video-retalking
-inference.py); what differs, and why:
+The stage order, constants and defaults are the official inference.py's
+(OpenTalker/video-retalking): the input frame rate is kept and the mel windows
+follow it, the output has one frame per mel window, FAN landmarks, S3FD boxes,
+RetinaFace-aligned GPEN and GFPGAN, the best-scoring face of every detector, a
+compose that re-detects and re-parses the face, whole-frame blends. What
+differs by default changes no frame the official code produces:
 
-* video is resampled to ``fps`` (25) first; the reference never resamples;
 * every video-only stage (crop, landmarks, 3DMM, D-Net, reference enhancement,
   face boxes, references) is cached per clip, keyed by the file's content and
   the options that shape it, so re-dubbing a clip with new audio skips them;
-* frames without a face hold/interpolate their neighbours' boxes instead of
-  crashing; a clip with no face at all is a clear error with frame numbers;
-* blending happens inside a padded box around the face, so pixels outside it
-  are the input's (the reference resizes whole frames to 512 and back);
-* ``device`` is honoured everywhere, E-Net noise is seeded.
+* frames without a face hold/interpolate their neighbours' boxes where the
+  official code stops with an error; a clip with no face at all is a clear error;
+* noise (E-Net, GFPGAN) is drawn fresh on every call as there, but from a
+  generator seeded with ``seed`` (``noise: fresh`` is the official's unseeded draw);
+* frames are decoded on demand and encoded as they are composed (memory).
+
+Options that do change frames (``face_select``, ``compose: box``,
+``landmarks: dlib``, ``resample_fps``, ...) are listed with the official
+behaviour in the README table; ``compat: reference`` sets them all to the official.
 
 Images are RGB uint8 throughout; L-Net/E-Net get BGR as in their training.
 """
@@ -34,6 +41,7 @@ from talkingface.errors import ConfigError
 from talkingface.models.video_retalking import semantic
 from talkingface.models.video_retalking.align import crop_by_quad, paste_by_quad, quad_from_landmarks
 from talkingface.models.video_retalking.cache import ClipScratch, StageCache, file_digest
+from talkingface.models.video_retalking.options import PipelineOptions  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -42,62 +50,21 @@ MOUTH_CLASSES = (10, 11, 12)
 FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 10, 11, 12)
 
 #: options that shape the decoded clip (part of every cached stage's key)
-CLIP_OPTIONS = ("fps", "crop", "max_seconds", "static", "face_select")
+CLIP_OPTIONS = ("fps", "resample_fps", "crop", "max_seconds", "static", "face_select")
+_LANDMARKS = ("landmarks", "landmark_gaps", "weights_id", "seed", "seeded_stand_ins")
+_REFERENCE = _LANDMARKS + ("expression", "one_shot", "batch_size", "enhancer")
 #: the options each cached stage depends on, its upstream stages' included
 STAGE_OPTIONS: dict[str, tuple[str, ...]] = {
     "crop": (),
-    "landmarks": ("landmarks",),
-    "coeffs": ("landmarks", "weights_id", "seed"),
-    "stabilize": ("landmarks", "weights_id", "seed", "expression", "one_shot", "batch_size"),
-    "enhance_reference": ("landmarks", "weights_id", "seed", "expression", "one_shot", "batch_size", "enhancer"),
-    "face_boxes": ("pads", "nosmooth", "face_detector", "weights_id", "seed"),
-    "references": ("landmarks", "weights_id", "seed", "expression", "one_shot", "batch_size", "enhancer", "pads",
-                   "nosmooth", "face_detector"),
+    "landmarks": _LANDMARKS,
+    "coeffs": _LANDMARKS,
+    "stabilize": _LANDMARKS + ("expression", "one_shot", "batch_size"),
+    "enhance_reference": _REFERENCE,
+    "face_boxes": ("pads", "nosmooth", "face_detector", "weights_id", "seed", "seeded_stand_ins"),
+    "references": _REFERENCE + ("pads", "nosmooth", "face_detector"),
 }
-
-
-@dataclass
-class PipelineOptions:
-    device: str = "cpu"
-    fps: float = 25.0
-    sample_rate: int = 16000
-    batch_size: int = 4
-    face_det_batch_size: int = 4
-    landmarks: str = "dlib"
-    expression: str = "neutral"
-    up_face: str = "original"
-    one_shot: bool = False
-    without_rl1: bool = False
-    static: bool = False
-    crop: tuple[int, int, int, int] = (0, -1, 0, -1)
-    pads: tuple[int, int, int, int] = (0, 20, 0, 0)
-    nosmooth: bool = False
-    re_preprocess: bool = False
-    enhancer: str = "gpen"
-    face_detector: str = "s3fd"
-    face_select: str = "largest"
-    precision: str = "auto"
-    cache_dir: str | None = None
-    max_seconds: float | None = None
-    seed: int = 0
-    weights_id: str = "official"
-
-    @classmethod
-    def from_config(cls, config: Any, weights: Any) -> PipelineOptions:
-        from talkingface.evaluation.base import resolve_device
-
-        names = cls.__dataclass_fields__
-        values = {k: config[k] for k in names if k in config and config[k] is not None}
-        values["device"] = resolve_device(config.get("device", "auto"))
-        values["crop"] = tuple(config.get("crop", (0, -1, 0, -1)))
-        values["pads"] = tuple(config.get("pads", (0, 20, 0, 0)))
-        if config.get("cache_dir") is None:
-            values["cache_dir"] = str(Path(config.get("saved_dir", "saved")) / "cache")
-        values["weights_id"] = weights.describe().get("weights", "official") if weights is not None else "official"
-        if values.get("up_face", "original") != "original":
-            raise ConfigError(f"up_face={values['up_face']!r} is not supported",
-                              hint="the GANimation upper-face edit is not implemented; use up_face=original")
-        return cls(**values)
+#: stages the official code runs only on the frames the output shows (``full_frames[:len(mel_chunks)]``)
+SHOWN_FRAME_STAGES = ("enhance_reference", "face_boxes", "references")
 
 
 @dataclass
@@ -107,6 +74,13 @@ class ClipState:
     fps: float
     cache: StageCache
     scratch: ClipScratch
+
+    def head(self, count: int) -> ClipState:
+        """The first ``count`` frames (same cache and scratch)."""
+        if count >= len(self.frames):
+            return self
+        frames = self.frames.head(count) if hasattr(self.frames, "head") else self.frames[:count]
+        return ClipState(frames, self.fps, self.cache, self.scratch)
 
 
 class VideoReTalkingPipeline:
@@ -138,6 +112,8 @@ class VideoReTalkingPipeline:
 
     def _cached(self, state: ClipState, name: str, compute) -> dict[str, np.ndarray]:
         options = {k: getattr(self.options, k) for k in STAGE_OPTIONS[name]}
+        if name in SHOWN_FRAME_STAGES:  # they run on the frames the output shows
+            options["frames"] = len(state.frames)
         if "expression" in options:
             options["expression_file"] = _file_key(self.options.expression)
         hit = state.cache.load(name, options)
@@ -158,7 +134,10 @@ class VideoReTalkingPipeline:
 
     # ------------------------------------------------------------------ stages
     def read(self, face: Path) -> tuple[np.ndarray, float]:
-        """The clip's frames at 25 fps with ``crop`` applied, decoded on demand (:class:`DecodedFrames`).
+        """The clip's frames with ``crop`` applied, decoded on demand (:class:`DecodedFrames`), and their rate.
+
+        The input rate is kept (the official); ``resample_fps`` resamples to ``fps``
+        first. A still image is one frame at ``fps`` (the official ``--fps``).
 
         Stages read the clip front to back; nothing holds every frame, in memory
         or on disk, so a long high-resolution clip costs what a few frames cost.
@@ -172,18 +151,20 @@ class VideoReTalkingPipeline:
         def crop(frame: np.ndarray) -> np.ndarray:
             return frame[y1:frame.shape[0] if y2 == -1 else y2, x1:frame.shape[1] if x2 == -1 else x2]
 
-        frames = read_video(face, opts.fps, lazy=True, transform=crop).frames
+        clip = read_video(face, opts.fps if opts.resample_fps or is_image(face) else None, lazy=True,
+                          transform=crop)
+        frames, fps = clip.frames, float(clip.fps)
         if min(frames.shape[1:3]) < 1:
             raise ConfigError(f"crop={list(opts.crop)} leaves nothing of the {face.name} frames",
                               hint="give --crop=top,bottom,left,right inside the frame (-1: edge)")
         count = len(frames)
         if opts.max_seconds:
-            count = min(count, max(1, int(round(opts.max_seconds * opts.fps))))
+            count = min(count, max(1, int(round(opts.max_seconds * fps))))
         if opts.static or is_image(face):
             count = 1
         if count < len(frames):
             frames = frames.head(count) if hasattr(frames, "head") else frames[:count]
-        return frames, opts.fps
+        return frames, fps
 
     def crop_stage(self, state: ClipState) -> dict[str, np.ndarray]:
         def compute() -> dict[str, np.ndarray]:
@@ -252,16 +233,27 @@ class VideoReTalkingPipeline:
         crop's landmarks are used: D-Net keeps the head pose, so they match.
         """
         def compute() -> dict[str, np.ndarray]:
-            lms, missing = self.parts.landmarks(enhanced)
+            # the official hands GPEN's BGR output to face-alignment, which expects RGB: FAN sees BGR here
+            seen = _ChannelSwapped(enhanced) if self.options.landmarks == "fan" else enhanced
+            lms, missing = self.parts.landmarks(seen)
             if missing:
                 log.warning("references: no face in %d of %d stabilised frame(s) (%s); the input crop's "
                             "landmarks used there", len(missing), len(enhanced), _ranges(missing))
                 lms = np.array(lms, np.float32)
                 lms[missing] = crop_lm[missing]
+            lms = np.asarray(lms, np.float32)
+            unusable = [i for i in range(len(lms)) if np.mean(lms[i]) == -1]
+            if unusable:  # no face in the crop either (the official code cannot go on there)
+                log.warning("references: no landmarks at all in frame(s) %s; the input face box kept as the "
+                            "reference", _ranges(unusable))
             oy1, oy2, ox1, ox2 = _crop_region(box, quad, state.frames.shape[1:3])
             refs = state.scratch.empty("refs", (len(enhanced), IMG_SIZE, IMG_SIZE, 3))
             for i, (face, lm) in enumerate(zip(enhanced, lms)):
                 frame = state.frames[i]
+                if i in unusable:
+                    y1, y2, x1, x2 = boxes[i]
+                    refs[i] = cv2.resize(np.asarray(frame)[y1:y2, x1:x2], (IMG_SIZE, IMG_SIZE))
+                    continue
                 q = quad_from_landmarks(lm)
                 aligned = crop_by_quad(face, q, 256)
                 region = cv2.resize(frame[oy1:oy2, ox1:ox2], (256, 256))
@@ -273,26 +265,30 @@ class VideoReTalkingPipeline:
             return {"refs": refs}
         return self._cached(state, "references", compute)["refs"]
 
-    def audio_stage(self, audio: Path) -> tuple[np.ndarray, np.ndarray]:
-        """Mel chunks, one per output frame; the output is as long as the audio.
+    def audio_stage(self, audio: Path, fps: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mel windows of the audio at the clip's frame rate: one output frame per window (the official loop).
 
-        The reference's chunk loop yields ~3 frames fewer than the audio lasts; the
-        last chunk is repeated so the video matches the audio track to the frame.
+        Audio too short for one 16-frame mel window (under ~0.19 s) is padded with
+        silence to one window; the official code fails there.
         """
         from talkingface.media import load_audio
-        from talkingface.media.mel import mel_chunks, melspectrogram
+        from talkingface.media.mel import MEL_STEP, mel_chunks, melspectrogram
+
+        def mel_of(samples: np.ndarray) -> np.ndarray:
+            mel = melspectrogram(samples)
+            return mel.cpu().numpy() if hasattr(mel, "cpu") else np.asarray(mel)
 
         with self._stage("audio"):
             wav = load_audio(audio, self.options.sample_rate)
-            frames = max(1, int(round(len(wav) * self.options.fps / self.options.sample_rate)))
-            min_samples = 16 * 200 + 200  # 16 mel frames (hop 200): the shortest L-Net input
-            padded = np.pad(wav, (0, max(0, min_samples - len(wav))))
-            mel = melspectrogram(padded)
-            mel = mel.cpu().numpy() if hasattr(mel, "cpu") else np.asarray(mel)
-            chunks = mel_chunks(mel, None, self.options.fps)
+            mel = mel_of(wav)
+            if mel.shape[1] < MEL_STEP:
+                hop = 200
+                log.warning("%s: %.3f s of audio is shorter than one mel window; padded with silence",
+                            Path(audio).name, len(wav) / self.options.sample_rate)
+                mel = mel_of(np.pad(wav, (0, max(0, (MEL_STEP - 1) * hop - len(wav)))))
+            chunks = mel_chunks(mel, None, fps)
             chunks = chunks.cpu().numpy() if hasattr(chunks, "cpu") else np.asarray(chunks)
-            index = np.minimum(np.arange(frames), len(chunks) - 1)
-        return wav, chunks[index]
+        return wav, chunks
 
     def lipsync_stage(self, state: ClipState, chunks: np.ndarray, boxes: np.ndarray,
                       refs: np.ndarray) -> Iterator[tuple[list[int], np.ndarray]]:
@@ -300,7 +296,7 @@ class VideoReTalkingPipeline:
         opts = self.options
         frames = state.frames
         n = len(frames)
-        generator = torch.Generator(device="cpu").manual_seed(opts.seed)
+        generator = torch.Generator(device="cpu").manual_seed(opts.seed) if opts.noise == "seeded" else None
         batch = opts.batch_size
         for start in range(0, len(chunks), batch):
             steps = list(range(start, min(start + batch, len(chunks))))
@@ -326,8 +322,12 @@ class VideoReTalkingPipeline:
     def compose_frame(self, frame: np.ndarray, pred: np.ndarray, box: np.ndarray) -> np.ndarray:
         """Paste the prediction, restore, keep only the mouth from it, blend the face into the frame.
 
-        One parsing pass of the restored face box gives both the mouth mask (classes
-        10-12) and the face mask (1-7, 10-12); the reference parses twice.
+        ``compose: official``: the mouth mask is ParseNet's classes 10-12 of the
+        restored box, resized and stored into a uint8 array as the official code
+        does (so only pixels fully inside the mouth count); whole frames are
+        blended at 512 px; then the face is re-detected and re-parsed for the
+        last blend. ``compose: box``: one parsing pass gives both masks and both
+        blends stay inside a padded box around the face.
         """
         y1, y2, x1, x2 = [int(v) for v in box]
         pasted = frame.copy()
@@ -336,6 +336,12 @@ class VideoReTalkingPipeline:
         labels = self.parts.parse_labels(restored[y1:y2, x1:x2])
         size = (x2 - x1, y2 - y1)
         mouth = np.zeros(frame.shape[:2], np.float32)
+        if self.options.compose == "official":
+            from talkingface.face.parsing import labels_to_mask
+
+            mouth[y1:y2, x1:x2] = cv2.resize(labels_to_mask(labels, MOUTH_CLASSES), size) == 255
+            mixed = self.parts.blend_region(restored, pasted, mouth, (y1, y2, x1, x2), levels=10)
+            return self.parts.face_blend(mixed, frame, (y1, y2, x1, x2))
         mouth[y1:y2, x1:x2] = _class_mask(labels, MOUTH_CLASSES, size)
         mixed = self.parts.blend_region(restored, pasted, mouth, (y1, y2, x1, x2), levels=10)
         return self.parts.face_blend(mixed, frame, (y1, y2, x1, x2), _class_mask(labels, FACE_CLASSES, size))
@@ -370,27 +376,53 @@ class VideoReTalkingPipeline:
             coeffs = self.coeffs_stage(state, cropped["crops256"], lm)
             expression = self.expression_stage()
             stabilized = self.stabilize_stage(state, cropped["crops256"], coeffs, expression)
-            enhanced = self.enhance_reference_stage(state, stabilized)
-            boxes = self.face_boxes_stage(state, cropped["box"])
-            refs = self.references_stage(state, enhanced, lm, cropped["box"], cropped["quad"], boxes)
-            wav, chunks = self.audio_stage(audio)
+            wav, chunks = self.audio_stage(audio, fps)
+            shown = state.head(len(chunks))  # the official drops frames beyond the last mel window here
+            used = len(shown.frames)
+            enhanced = self.enhance_reference_stage(shown, stabilized[:used])
+            anchor = cropped["box"] if self.options.face_select is not None else None
+            boxes = self.face_boxes_stage(shown, anchor)
+            refs = self.references_stage(shown, enhanced, lm[:used], cropped["box"], cropped["quad"], boxes)
             num_samples = int(round(len(chunks) * self.options.sample_rate / fps))
             wav = np.pad(wav, (0, max(0, num_samples - len(wav))))[:num_samples]
+            reset_noise = getattr(self.parts, "reset_noise", None)
+            if reset_noise is not None:
+                reset_noise()
             with VideoWriter(outfile, fps, wav, self.options.sample_rate) as writer, \
                     tqdm(total=len(chunks), desc="lip-sync", unit="frame", leave=False,
                          disable=len(chunks) < 16) as bar:
-                for idx, preds in self.lipsync_stage(state, chunks, boxes, refs):
+                for idx, preds in self.lipsync_stage(shown, chunks, boxes, refs):
                     with self._stage("compose"):
                         composed = np.stack([self.compose_frame(np.asarray(frames[j]), pred, boxes[j])
                                              for j, pred in zip(idx, preds)])
                     with self._stage("encode"):
                         writer.write(composed)
                     bar.update(len(idx))
+        stand_ins = getattr(self.parts, "stand_ins", None)
+        if stand_ins is not None and any(stand_ins.counts.values()):
+            log.warning("seeded stand-ins used: %s", ", ".join(f"{k} x{v}" for k, v in stand_ins.counts.items()))
         if state.cache.hits:
             log.info("stage cache: reused %s", ", ".join(state.cache.hits))
         log.info("%s: %d frames in %s", outfile.name, writer.frames_written,
                  ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         return outfile
+
+
+class _ChannelSwapped:
+    """A read-only view of an image sequence with R and B swapped, frame by frame (no full copy)."""
+
+    def __init__(self, images: Any) -> None:
+        self.images = images
+        self.shape = images.shape
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(self.images[key])[..., ::-1])
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 def _file_key(expression: str) -> str | None:
