@@ -106,7 +106,7 @@ _KE_extract = I.KeypointExtractor.extract_keypoint
 def KE_extract(self, images, name=None, info=True):
     out = _KE_extract(self, images, name, info)
     if isinstance(images, list):
-        rec["lm_calls"].append(np.asarray(out, np.float64))
+        rec["lm_calls"].append(np.array(out, np.float64, copy=True))  # inference.py flips y in place later
     return out
 I.KeypointExtractor.extract_keypoint = KE_extract
 
