@@ -61,7 +61,7 @@ import json, os, sys
 import numpy as np
 work, clip, audio, tmp = sys.argv[1:5]
 sys.argv = ["inference.py", "--face", clip, "--audio", audio, "--outfile", os.path.join(work, "official.mp4"),
-            "--tmp_dir", tmp]
+            "--tmp_dir", tmp, "--re_preprocess"]  # never the cached stages of an earlier run
 sys.path.insert(0, os.getcwd())
 import cv2, dlib, torch, face_recognition_models
 torch.set_num_threads(1)
@@ -189,9 +189,10 @@ def enhance(self, img, *a, **k):
     rec["gfpgan_out"].append(np.asarray(out[2]).copy())
     return out
 GFPGANer.enhance = enhance
+_VideoWriter = cv2.VideoWriter
 class Writer:
     def __init__(self, *a):
-        self.inner = cv2.VideoWriter(*a)
+        self.inner = _VideoWriter(*a)
     def write(self, frame):
         rec["final"].append(np.asarray(frame).copy()); self.inner.write(frame)
     def release(self):
