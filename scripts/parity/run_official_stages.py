@@ -97,7 +97,7 @@ _KE_init = I.KeypointExtractor.__init__
 def KE_init(self):
     _KE_init(self)
     def detect_from_image(image):
-        box, _ = dlib_face(np.asarray(image))
+        box, _ = dlib_face(np.asarray(image), fallback=True)
         rec["fa_boxes"].append(None if box is None else box.tolist())
         return [] if box is None else [np.concatenate([box, [1.0]]).astype(np.float32)]
     self.detector.face_detector.detect_from_image = detect_from_image
@@ -199,28 +199,42 @@ class Writer:
         self.inner.release()
 I.cv2.VideoWriter = Writer
 
-I.main()
+failure = None
+try:
+    I.main()
+except Exception as exc:  # keep the stages recorded before the failure
+    import traceback
+    traceback.print_exc()
+    failure = exc
 
 base = os.path.basename(clip)
 temp = os.path.join(os.getcwd(), "temp")
-out = {"crop": rec["crop"], "quad": rec["quad"], "cropped_shape": np.array(rec["cropped_shape"]),
-       "fa_boxes": np.array([b if b is not None else [-1] * 4 for b in rec["fa_boxes"]], np.float64),
-       "lm": rec["lm_calls"][0], "lm_refs": rec["lm_calls"][1],
-       "coeffs": np.load(os.path.join(temp, base + "_coeffs.npy")),
-       "dnet_bgr": np.load(os.path.join(temp, base + "_stablized.npy")),
-       "lnet_boxes": np.array(rec["lnet_boxes"], np.int64),
-       "gpen_in_bgr": np.stack([a for a, _ in rec["gpen_calls"]]),
-       "gpen_out_bgr": np.stack([b for _, b in rec["gpen_calls"]]),
-       "lnet_img": np.concatenate([b["img"] for b in rec["batches"]]),
-       "lnet_mel": np.concatenate([b["mel"] for b in rec["batches"]]),
-       "coords": np.concatenate([b["coords"] for b in rec["batches"]]),
-       "enet_pred": np.concatenate([p for p, _ in rec["enet"]]),
-       "enet_low_res": np.concatenate([l for _, l in rec["enet"]]),
-       "gfpgan_in_bgr": np.stack(rec["gfpgan_in"]), "gfpgan_out_bgr": np.stack(rec["gfpgan_out"]),
-       "mouth_mask": np.stack(rec["mouth_mask"]), "final_bgr": np.stack(rec["final"]),
-       "template_used": np.array(rec.get("template_used", 0))}
+makers = {"crop": lambda: rec["crop"], "quad": lambda: rec["quad"], "cropped_shape": lambda: np.array(rec["cropped_shape"]),
+       "fa_boxes": lambda: np.array([b if b is not None else [-1] * 4 for b in rec["fa_boxes"]], np.float64),
+       "lm": lambda: rec["lm_calls"][0], "lm_refs": lambda: rec["lm_calls"][1],
+       "coeffs": lambda: np.load(os.path.join(temp, base + "_coeffs.npy")),
+       "dnet_bgr": lambda: np.load(os.path.join(temp, base + "_stablized.npy")),
+       "lnet_boxes": lambda: np.array(rec["lnet_boxes"], np.int64),
+       "gpen_in_bgr": lambda: np.stack([a for a, _ in rec["gpen_calls"]]),
+       "gpen_out_bgr": lambda: np.stack([b for _, b in rec["gpen_calls"]]),
+       "lnet_img": lambda: np.concatenate([b["img"] for b in rec["batches"]]),
+       "lnet_mel": lambda: np.concatenate([b["mel"] for b in rec["batches"]]),
+       "coords": lambda: np.concatenate([b["coords"] for b in rec["batches"]]),
+       "enet_pred": lambda: np.concatenate([p for p, _ in rec["enet"]]),
+       "enet_low_res": lambda: np.concatenate([l for _, l in rec["enet"]]),
+       "gfpgan_in_bgr": lambda: np.stack(rec["gfpgan_in"]), "gfpgan_out_bgr": lambda: np.stack(rec["gfpgan_out"]),
+       "mouth_mask": lambda: np.stack(rec["mouth_mask"]), "final_bgr": lambda: np.stack(rec["final"]),
+       "template_used": lambda: np.array(rec.get("template_used", 0))}
+out = {}
+for key, make in makers.items():
+    try:
+        out[key] = make()
+    except Exception as exc:  # a stage the run did not reach
+        print("not dumped:", key, type(exc).__name__)
 np.savez(os.path.join(work, "dump.npz"), **out)
 print("dumped", {k: v.shape for k, v in out.items()})
+if failure is not None:
+    sys.exit(f"official run failed after the dumped stages: {failure!r}")
 ''')
 
 
@@ -260,24 +274,24 @@ def write_fixtures(dump: dict, rgb, fixtures: Path, meta: dict) -> None:
 
     import numpy as np
 
-    n = len(dump["final_bgr"])
-    keep = [0, n - 1]
     u8 = lambda x: np.clip(np.rint(x), 0, 255).astype(np.uint8)  # noqa: E731
-    small = {
-        "frames_sha256": np.array(hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()),
-        "crop": dump["crop"], "quad": dump["quad"], "fa_boxes": dump["fa_boxes"], "lm": dump["lm"],
-        "lm_refs": dump["lm_refs"], "coeffs": dump["coeffs"], "lnet_boxes": dump["lnet_boxes"],
-        "coords": dump["coords"], "lnet_mel": dump["lnet_mel"].astype(np.float32),
-        "keep": np.array(keep),
-        "dnet_bgr": dump["dnet_bgr"][keep], "gpen_out_bgr": dump["gpen_out_bgr"][keep],
-        "lnet_face_bgr": u8(dump["lnet_img"][keep, :, :, :3] * 255),
-        "lnet_ref_bgr": u8(dump["lnet_img"][keep, :, :, 3:] * 255),
-        "enet_pred": dump["enet_pred"][keep].astype(np.float32),
-        "enet_low_res": dump["enet_low_res"][keep].astype(np.float32),
-        "gfpgan_in_bgr": dump["gfpgan_in_bgr"][keep], "gfpgan_out_bgr": dump["gfpgan_out_bgr"][keep],
-        "mouth_mask": dump["mouth_mask"][keep], "final_bgr": dump["final_bgr"][keep],
-        "template_used": dump["template_used"],
-    }
+    n = len(dump["lm"])
+    keep = [0, n - 1]
+    whole = ["crop", "quad", "fa_boxes", "lm", "lm_refs", "coeffs", "lnet_boxes", "coords", "template_used"]
+    kept = ["dnet_bgr", "gpen_out_bgr", "enet_pred", "enet_low_res", "gfpgan_in_bgr", "gfpgan_out_bgr",
+            "mouth_mask", "final_bgr"]
+    small = {"frames_sha256": np.array(hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()),
+             "keep": np.array(keep)}
+    small.update({k: dump[k] for k in whole if k in dump})
+    small.update({k: dump[k][keep] for k in kept if k in dump})
+    if "lnet_mel" in dump:
+        small["lnet_mel"] = dump["lnet_mel"].astype(np.float32)
+    if "lnet_img" in dump:
+        small["lnet_face_bgr"] = u8(dump["lnet_img"][keep, :, :, :3] * 255)
+        small["lnet_ref_bgr"] = u8(dump["lnet_img"][keep, :, :, 3:] * 255)
+    for k in ("enet_pred", "enet_low_res"):
+        if k in small:
+            small[k] = small[k].astype(np.float32)
     fixtures.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(fixtures / "stages.npz", **small)
     (fixtures / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -304,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, TORCH_HOME=str(official / "torch_home"), PYTHONPATH=str(official / "site"),
                CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     tmp = f"stages_{os.getpid()}"
-    subprocess.run([sys.executable, str(work / "driver.py"), str(work), str(video), str(wav), tmp],
-                   cwd=official / "code", env=env, check=True)
+    run = subprocess.run([sys.executable, str(work / "driver.py"), str(work), str(video), str(wav), tmp],
+                         cwd=official / "code", env=env)
+    if not (work / "dump.npz").is_file():
+        sys.exit(f"error: the official run failed before any stage was dumped (exit {run.returncode})")
     dump = dict(np.load(work / "dump.npz"))
     if args.fixtures is not None:
         meta = {"clip": str(args.clip), "audio": str(args.audio), "frames": args.frames,
@@ -313,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                 "official": (official / "PATCHES.md").read_text().splitlines()[0],
                 "enet_seed": "torch.manual_seed(1000 + batch index) before each L-Net/E-Net call",
                 "gfpgan_seed": "torch.manual_seed(2000 + frame index) before each GFPGAN call",
+                "official_exit_code": run.returncode,
                 "shapes": {k: list(v.shape) for k, v in dump.items()}}
         write_fixtures(dump, rgb, args.fixtures, meta)
-    return 0
+    return run.returncode
 
 
 if __name__ == "__main__":
