@@ -44,6 +44,10 @@ stops: a changed checkout is never patched silently):
 4. numpy 2, ``third_part/face_detection/utils.py``: ``np.int`` -> ``int``.
 5. librosa >= 0.10, ``utils/audio.py``: ``librosa.filters.mel`` takes keyword
    arguments only (``sr=``, ``n_fft=``). Same filter bank.
+site-1. face-alignment 1.3.4 ``utils.transform`` (two places): ``t[0, 0] = resolution / h``
+   -> ``float(...)``: torch 2.x refuses a numpy.float32 assigned into a tensor element;
+   the TypeError is caught by ``KeypointExtractor`` as "No face detected", so without
+   this every official landmark is -1. Same numbers.
 6. no CUDA: the official code picks ``cpu`` itself when CUDA is absent
    (``torch.cuda.empty_cache()`` is a no-op there); no ``.cuda()`` call is on the
    inference path, so nothing is patched for it. The run script hides GPUs
@@ -101,6 +105,7 @@ class Patch:
     old: str
     new: str
     why: str
+    count: int = 1  # exact number of occurrences expected
 
 
 SHIM = ("import sys as _tf_sys, torchvision.transforms.functional as _tf_functional  # PATCH 1\n"
@@ -126,6 +131,14 @@ PATCHES: list[Patch] = [
 
 PINS = ["face-alignment==1.3.4", "facexlib==0.2.5"]
 
+#: patches of the pinned packages in OUT/site (applied after install)
+SITE_PATCHES: list[Patch] = [
+    Patch("face_alignment/utils.py", "    t[0, 0] = resolution / h\n    t[1, 1] = resolution / h\n",
+          "    t[0, 0] = float(resolution / h)  # PATCH site-1\n    t[1, 1] = float(resolution / h)  # PATCH site-1\n",
+          "torch >= 2.x refuses assigning a numpy.float32 into a tensor element (TypeError, which "
+          "KeypointExtractor reports as 'No face detected' and turns into -1 landmarks)", count=2),
+]
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -150,9 +163,9 @@ def apply_patches(code: Path, patches: list[Patch]) -> list[str]:
         path = code / patch.path
         text = path.read_text()
         count = text.count(patch.old)
-        if count != 1:
-            sys.exit(f"error: patch {i} ({patch.path}): the text to replace occurs {count} times, expected once; "
-                     "the checkout differs from OpenTalker/video-retalking@d32e8e5")
+        if count != patch.count:
+            sys.exit(f"error: patch {i} ({patch.path}): the text to replace occurs {count} times, expected "
+                     f"{patch.count}; the code differs from the version this patch was written for")
         path.write_text(text.replace(patch.old, patch.new))
         old, new = patch.old.strip().splitlines()[0], patch.new.strip().splitlines()[0]
         done.append(f"{i}. `{patch.path}`: `{old[:80]}` -> `{new[:100]}` ({patch.why})")
@@ -380,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         site.mkdir(exist_ok=True)
     else:
         install_pins(site)
+        done += [f"site-{d}" for d in apply_patches(site, SITE_PATCHES)]
     official_imports(code, site)
     log.warning("SEEDED WEIGHTS (seeded-v1, seed=%d): every network of this folder paints noise", args.seed)
     written = write_checkpoints(out, site, args.seed)
