@@ -53,6 +53,7 @@ def _cpu_pipeline(restorer, parse_net, detector):
     parts.face_blend = face_blend
     pipe = VideoReTalkingPipeline.__new__(VideoReTalkingPipeline)
     pipe.parts = parts
+    pipe.options = SimpleNamespace(compose="box")  # the on-device compose is the box compose
     return pipe
 
 

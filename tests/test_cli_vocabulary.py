@@ -75,10 +75,16 @@ def test_debug_means_tracebacks_on_every_command(tmp_path, spelling):
 def test_verify_defaults_to_the_files_the_config_needs(tmp_path, capsys):
     assert module_main(["checkpoints", "verify", f"--checkpoint_dir={tmp_path}"]) == 2
     listed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("missing")}
-    assert listed == {"dnet", "lnet", "enet", "face3d", "bfm", "expression", "parsenet", "s3fd", "gpen",
-                      "gfpgan", "syncnet", "inception"}  # no GANimation, FAN, RetinaFace
+    # the official defaults: FAN on S3FD boxes, RetinaFace for GPEN and the compose, facexlib's detector for GFPGAN
+    assert listed == {"dnet", "lnet", "enet", "face3d", "bfm", "expression", "parsenet", "s3fd", "fan", "gpen",
+                      "retinaface", "gfpgan", "gfpgan_detection", "syncnet", "inception"}  # no GANimation
     assert module_main(["checkpoints", "verify", f"--checkpoint_dir={tmp_path}", "--enhancer=none",
                         "--face_detector=dlib", "--metrics=lse"]) == 2
+    listed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("missing")}
+    assert listed == {"dnet", "lnet", "enet", "face3d", "bfm", "expression", "s3fd", "fan", "parsenet",
+                      "retinaface", "syncnet"}
+    assert module_main(["checkpoints", "verify", f"--checkpoint_dir={tmp_path}", "--enhancer=none",
+                        "--face_detector=dlib", "--metrics=lse", "--landmarks=dlib", "--compose=box"]) == 2
     listed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("missing")}
     assert listed == {"dnet", "lnet", "enet", "face3d", "bfm", "expression", "parsenet", "syncnet"}
     assert module_main(["checkpoints", "verify", "-m", "identity", "--metrics=psnr"]) == 0

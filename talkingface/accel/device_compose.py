@@ -88,9 +88,12 @@ class DeviceComposer:
     """
 
     def __init__(self, restorer: Any, parse_net: Any, parse_labels: Any, device: str,
-                 autocast: Any = None) -> None:
+                 autocast: Any = None, near_box: bool = True) -> None:
+        """``near_box``: GFPGAN restores the face nearest each L-Net box (``face_select`` set); False: the
+        face nearest the frame centre, as the official GFPGANer (``only_center_face``)."""
         import contextlib
 
+        self.near_box = near_box
         self.restorer, self.parse_net, self.parse_labels = restorer, parse_net, parse_labels
         self.device = torch.device(device)
         self.autocast = autocast or contextlib.nullcontext
@@ -107,7 +110,9 @@ class DeviceComposer:
             return pasted
         jobs = []
         for i, (image, (y1, y2, x1, x2)) in enumerate(zip(pasted_np, boxes)):
-            faces = r._faces(image, True, ((x1 + x2) / 2, (y1 + y2) / 2))
+            if hasattr(r.detector, "hint"):  # a seeded five-point stand-in: where the face is (as restore_frame)
+                r.detector.hint = (int(x1), int(y1), int(x2), int(y2))
+            faces = r._faces(image, True, ((x1 + x2) / 2, (y1 + y2) / 2) if self.near_box else None)
             if not faces:
                 continue
             affine = cv2.estimateAffinePartial2D(faces[0], r.template, method=cv2.LMEDS)[0]
@@ -119,9 +124,16 @@ class DeviceComposer:
         crops = torch.cat([warp_affine(pasted[i][None], affine[None], (r.size, r.size), r.border_value_rgb)
                            for i, affine in jobs])
         crops = crops.round().clamp(0, 255)  # cv2 warps uint8 images: the net sees uint8 pixels
+        x = (crops / 255.0 - 0.5) / 0.5
         with self.autocast():
-            restored = r.net((crops / 255.0 - 0.5) / 0.5)
-        restored = restored[0] if isinstance(restored, tuple) else restored
+            noise = getattr(r, "noise", "stored")
+            if noise == "stored":
+                restored = _first(r.net(x))
+            elif noise == "fresh":
+                restored = _first(r.net(x, randomize_noise=True))
+            else:  # seeded: face by face, so the generator's draws are the CPU path's, in its order
+                restored = torch.cat([_first(r.net(x[k:k + 1], randomize_noise=True, generator=r.generator))
+                                      for k in range(len(x))])
         restored = ((restored.float().clamp(-1, 1) + 1) / 2 * 255.0).round()
         for (i, affine), face in zip(jobs, restored):
             height, width = pasted[i].shape[-2:]
@@ -170,3 +182,8 @@ class DeviceComposer:
             mask = torch_ops.gaussian_blur(mask[None, None], 1.0)[0, 0]
             out.append(torch_ops.blend_in_region(mixed, frame, mask, box, levels=6))
         return torch.stack(out).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _first(out: Any) -> torch.Tensor:
+    """GFPGAN returns ``(image, ...)``; the image."""
+    return out[0] if isinstance(out, tuple) else out

@@ -271,7 +271,8 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
         from talkingface.accel.device_compose import DeviceComposer
 
         if options.compose == "box":
-            compose_batch = DeviceComposer(gfpgan, parse_net if stand_ins is None else None, parse, device)
+            compose_batch = DeviceComposer(gfpgan, parse_net if stand_ins is None else None, parse, device,
+                                           near_box=person is not None)
         if gpen is not None and stand_ins is None:
             def enhance_faces(images: list[np.ndarray]) -> list[np.ndarray]:
                 return enhance_batch(gpen, images)

@@ -81,15 +81,20 @@ class PipelineOptions:
     preset_keys: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Any, weights: Any = None) -> PipelineOptions:
-        """The options of one run: config values, then the ``compat`` preset (logged), then checks."""
-        from talkingface.evaluation.base import resolve_device
+    def from_config(cls, config: Any, weights: Any = None, *, resolve_device: bool = True) -> PipelineOptions:
+        """The options of one run: config values, then the ``compat`` preset (logged), then checks.
+
+        ``resolve_device=False`` keeps ``device`` as written (``auto`` stays ``auto``): the
+        pre-flight asks which files the options load, and must not import torch to know.
+        """
+        from talkingface.evaluation.base import resolve_device as resolve
 
         names = set(cls.__dataclass_fields__) - {"preset_keys"}
         values = {k: config[k] for k in names if k in config and config[k] is not None}
         if "face_select" in config:  # null is a value here: the official rule
             values["face_select"] = config["face_select"]
-        values["device"] = resolve_device(config.get("device", "auto"))
+        device = config.get("device", "auto")
+        values["device"] = resolve(device) if resolve_device else str(device or "auto")
         values["crop"] = tuple(config.get("crop", (0, -1, 0, -1)))
         values["pads"] = tuple(config.get("pads", (0, 20, 0, 0)))
         values["seeded_stand_ins"] = tuple(config.get("seeded_stand_ins", STAND_INS))
