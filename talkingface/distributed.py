@@ -35,7 +35,9 @@ def init_ray(config: Config) -> Any:
     import ray
 
     address = config.get("ray_address")
-    wanted = ("address", address) if address else ("local", max(int(config["num_workers"]), 1))
+    # one CPU slot per core at most: more workers than cores only slow each other down
+    slots = max(1, min(int(config["num_workers"]), os.cpu_count() or 1))
+    wanted = ("address", address) if address else ("local", slots)
     if ray.is_initialized():
         if wanted == _STARTED_FOR:
             return ray
@@ -51,10 +53,7 @@ def init_ray(config: Config) -> Any:
         log.info("joining Ray cluster at %s", address)
         ray.init(address=address, **kwargs)
     else:
-        # one CPU slot per core at most: more workers than cores only slow each other down
-        cores = os.cpu_count() or 1
-        slots = max(1, min(int(config["num_workers"]), cores))
-        log.info("starting a local Ray (%d CPU slot(s) on %d core(s))", slots, cores)
+        log.info("starting a local Ray (%d CPU slot(s) on %d core(s))", slots, os.cpu_count() or 1)
         ray.init(num_cpus=slots, **kwargs)
     _STARTED_FOR = wanted
     return ray
