@@ -64,7 +64,7 @@ def make_folder(root: Path, items: int) -> Path:
 
 def _main(argv: list[str]) -> None:
     from talkingface.cli import main
-    from talkingface.distributed import shutdown
+    from talkingface.run.fanout import shutdown
 
     try:
         code = main(argv)

@@ -28,7 +28,7 @@ from talkingface.face.blend import laplacian_blend  # noqa: E402
 from talkingface.face.croper import Croper  # noqa: E402
 from talkingface.face.landmarks import DlibLandmarks, FANLandmarks  # noqa: E402
 from talkingface.face.nms import nms  # noqa: E402
-from talkingface.weights import fill_seeded_  # noqa: E402
+from talkingface.weights.seeded import fill_seeded_  # noqa: E402
 
 
 def frame_with_face(height: int, width: int) -> np.ndarray:

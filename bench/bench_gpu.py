@@ -64,7 +64,7 @@ def run_config(name: str, settings: dict, device: str, batch: int, clip: tuple[P
     from talkingface.config import load_config
     from talkingface.models.video_retalking.model import VideoReTalking
     from talkingface.models.video_retalking.pipeline import VideoReTalkingPipeline
-    from talkingface.weights_mode import choose_weights
+    from talkingface.weights.policy import choose_weights
 
     b = settings["batch"] or batch
     values = {"weights": "seeded", "device": device, "saved_dir": str(tmp / name), "max_seconds": None,

@@ -27,7 +27,7 @@ def child(frames: int, batch: int, enhancer: str, device: str, precision: str) -
     from talkingface.media import load_audio, read_video, write_video, write_wav
     from talkingface.models.video_retalking.model import VideoReTalking
     from talkingface.models.video_retalking.pipeline import VideoReTalkingPipeline
-    from talkingface.weights_mode import choose_weights
+    from talkingface.weights.policy import choose_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

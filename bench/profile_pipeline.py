@@ -91,7 +91,7 @@ def run(frames: int, threads: int, height: int, overrides: dict, keep_output: st
     from talkingface.config import load_config
     from talkingface.models.video_retalking.model import VideoReTalking
     from talkingface.models.video_retalking.pipeline import VideoReTalkingPipeline
-    from talkingface.weights_mode import choose_weights
+    from talkingface.weights.policy import choose_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

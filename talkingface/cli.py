@@ -103,7 +103,7 @@ def wants_debug(argv: Sequence[str]) -> bool:
 def start_command(config: Any) -> None:
     """Logging from the config, in one place, so ``--debug`` means the same on every command.
 
-    CPU threads are set later (:func:`~talkingface.execution.configure_threads` imports torch), once the
+    CPU threads are set later (:func:`~talkingface.run.execution.configure_threads` imports torch), once the
     pre-flight checks have passed.
     """
     global _debug
@@ -172,7 +172,7 @@ def _run(argv: list[str]) -> int:
     config = load_config(overrides.pop("model", None), overrides.pop("dataset", None),
                          overrides.get("config_files") or (), overrides)
     start_command(config)
-    from talkingface.runner import run
+    from talkingface.run.runner import run
 
     _terminate_as_interrupt()
     results = run(config)
@@ -210,7 +210,7 @@ def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _checkpoints(argv: list[str]) -> int:
-    from talkingface import checkpoints
+    from talkingface.weights import manifest as checkpoints
 
     argv = rename_deprecated(argv, {"--root": "--checkpoint_dir"}, "checkpoints")
     parser = command_parser("python -m talkingface checkpoints",

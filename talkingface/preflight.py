@@ -167,6 +167,6 @@ def check_checkpoints(config: Any, names: Iterable[str]) -> None:
     """``weights: official``: every file the run will load is present (file system only)."""
     if config.get("weights") != "official":
         return
-    from talkingface import checkpoints
+    from talkingface.weights import manifest as checkpoints
 
     checkpoints.require(list(dict.fromkeys(names)), config.get("checkpoint_dir"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from talkingface.weights import fill_seeded_, seeded_input
+from talkingface.weights.seeded import fill_seeded_, seeded_input
 
 PARITY = Path(__file__).resolve().parent / "fixtures" / "parity"
 TOLERANCE = 1e-4

@@ -2,11 +2,11 @@ import pytest
 import torch
 from torch import nn
 
-from talkingface import checkpoints
+from talkingface.weights import manifest as checkpoints
 from talkingface.cli import module_main
 from talkingface.errors import CheckpointError
-from talkingface.weights import load_strict, seeded_state_dict, torch_load
-from talkingface.weights_mode import SEEDED_BANNER, choose_weights
+from talkingface.weights.seeded import load_strict, seeded_state_dict, torch_load
+from talkingface.weights.policy import SEEDED_BANNER, choose_weights
 
 
 def test_manifest_has_every_official_file():

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from talkingface import checkpoints
+from talkingface.weights import manifest as checkpoints
 from talkingface.cli import module_main
 from talkingface.errors import CheckpointError
 

@@ -102,7 +102,7 @@ def test_python_yaml_tag_gets_a_data_not_code_hint(tmp_path):
 
 
 def test_metric_note_does_not_reuse_the_word_skipped():
-    from talkingface.scoring import table_aggregate
+    from talkingface.run.scoring import table_aggregate
 
     out = table_aggregate({"lse_c": {"mean": 1.0, "std": 0.0, "n": 2, "skipped": 2}}, "unpaired")
     assert out["LSE-C (higher is better)"]["note"] == "2 clip(s) not scored by this metric (reason per clip)"
@@ -123,14 +123,14 @@ def test_setup_says_when_already_installed(tmp_path):
 
 
 def test_num_workers_beyond_the_work_says_the_real_count(caplog):
-    from talkingface.distributed import _actor_count
+    from talkingface.run.fanout import _actor_count
 
     class Cluster:  # what ray.cluster_resources() reports
         @staticmethod
         def cluster_resources():
             return {"CPU": 2.0}
 
-    with caplog.at_level(logging.INFO, logger="talkingface.distributed"):
+    with caplog.at_level(logging.INFO, logger="talkingface.run.fanout"):
         assert _actor_count(Cluster(), {"num_workers": 64}, 5, 0.0) == 2
         assert _actor_count(Cluster(), {"num_workers": 64}, 1, 0.0) == 1
     assert "--num_workers=64: running 2 worker(s) (room for 2 on the cluster: CPU 2.0" in caplog.text

@@ -77,7 +77,7 @@ def test_num_threads_caps_torch_and_opencv_threads():
     import cv2
     import torch
 
-    from talkingface.execution import configure_threads
+    from talkingface.run.execution import configure_threads
 
     before = torch.get_num_threads(), cv2.getNumThreads()
     try:
@@ -95,7 +95,7 @@ def test_num_threads_caps_torch_and_opencv_threads():
 def test_run_fingerprint_follows_the_schema_scopes():
     """Only keys that change what a run generates fork its folder; a new evaluation key must not."""
     from talkingface.config.schema import KEYS, keys_in_scope
-    from talkingface.runner import fingerprint
+    from talkingface.run.runner import fingerprint
 
     base = load_config("video_retalking", "video-retalking")
     reference = fingerprint(base)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from talkingface.cli import main
-from talkingface.distributed import shutdown
+from talkingface.run.fanout import shutdown
 from talkingface.media import read_video
 
 REPO = Path(__file__).resolve().parent.parent
@@ -197,7 +197,7 @@ class _Ref:
 def test_fan_out_routes_around_a_dead_worker():
     from ray.exceptions import RayActorError
 
-    from talkingface.distributed import fan_out
+    from talkingface.run.fanout import fan_out
 
     calls = []
 
@@ -228,7 +228,7 @@ def test_fan_out_routes_around_a_dead_worker():
     ({"CPU": 8.0}, 4, 3, 0.0, 3),                  # never more actors than tasks
 ])
 def test_actor_count_fits_the_cluster(resources, workers, tasks, gpus, expected):
-    from talkingface.distributed import _actor_count
+    from talkingface.run.fanout import _actor_count
 
     class Ray:
         def cluster_resources(self):
@@ -238,7 +238,7 @@ def test_actor_count_fits_the_cluster(resources, workers, tasks, gpus, expected)
 
 
 def test_no_worker_fits_is_a_config_error():
-    from talkingface.distributed import _actor_count
+    from talkingface.run.fanout import _actor_count
     from talkingface.errors import ConfigError
 
     class Ray:
@@ -252,7 +252,7 @@ def test_no_worker_fits_is_a_config_error():
 def test_running_ray_is_reused_only_for_the_same_request():
     """A later run asking for another Ray (other address or size) must not get the earlier one."""
     from talkingface.config import Config
-    from talkingface.distributed import init_ray
+    from talkingface.run.fanout import init_ray
 
     try:
         ray = init_ray(Config({"ray_address": None, "num_workers": 1}))

@@ -3,8 +3,8 @@ import pytest
 
 from talkingface.evaluation.base import row
 from talkingface.evaluation.evaluator import ClipScore, aggregate_scores
-from talkingface.report import metric_table
-from talkingface.scoring import table_aggregate
+from talkingface.run.report import metric_table
+from talkingface.run.scoring import table_aggregate
 
 
 def _clip(name, tracks):

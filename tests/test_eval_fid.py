@@ -154,7 +154,7 @@ def test_image_level_fid_where_seeded_features_vary():
     of the 6x6 product of the centred features (no 2048-d matrix square root)."""
     net = FIDInceptionV3()
     overrides = {"*conv.weight": {"gain": 1.6}, "*.bn.bias": {"value": 0.0}}
-    from talkingface.weights import load_strict, seeded_state_dict
+    from talkingface.weights.seeded import load_strict, seeded_state_dict
 
     load_strict(net, seeded_state_dict(net, 0, overrides), "seeded-v1 + overrides")
     net.eval()

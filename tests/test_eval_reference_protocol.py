@@ -13,7 +13,7 @@ from talkingface.errors import ConfigError
 from talkingface.evaluation.base import EvalItem
 from talkingface.evaluation.lse import LSEMetric
 from talkingface.evaluation.syncnet import SyncNet
-from talkingface.weights import load_strict, seeded_state_dict
+from talkingface.weights.seeded import load_strict, seeded_state_dict
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval_reference"
 REFERENCE = json.loads((FIXTURES / "reference.json").read_text())

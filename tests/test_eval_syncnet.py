@@ -12,7 +12,7 @@ from talkingface.evaluation.lse import LSEMetric, embed_windows, num_windows, sc
 from talkingface.evaluation.lse_crop import frame_crops
 from talkingface.evaluation.syncnet import SyncNet, load_syncnet, syncnet_mfcc, to_int16_scale
 from talkingface.media.video import VideoClip
-from talkingface.weights import load_strict, seeded_state_dict
+from talkingface.weights.seeded import load_strict, seeded_state_dict
 
 PARITY = Path(__file__).parent / "fixtures" / "parity"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from talkingface.face.blend import laplacian_blend
-from talkingface.weights import seeded_input
+from talkingface.weights.seeded import seeded_input
 
 FIXTURE = Path(__file__).parent / "fixtures" / "parity" / "LaplacianBlend.seed0.npz"
 

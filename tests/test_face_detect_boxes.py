@@ -11,7 +11,7 @@ from talkingface.errors import CheckpointError, ConfigError, NoFaceError
 from talkingface.face import fan as fan_mod
 from talkingface.face import retinaface, s3fd
 from talkingface.face.nms import nms
-from talkingface.weights import seeded_state_dict
+from talkingface.weights.seeded import seeded_state_dict
 
 
 # ------------------------------------------------------------------ NMS

@@ -16,7 +16,7 @@ import torch
 from talkingface.face import fan as fan_mod
 from talkingface.face import retinaface, s3fd
 from talkingface.face.landmarks import FANLandmarks
-from talkingface.weights import fill_seeded_, seeded_input
+from talkingface.weights.seeded import fill_seeded_, seeded_input
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
 TOL = 1e-4

@@ -8,7 +8,7 @@ import torch
 from networks_parity import load_fixture, module_keys, reference_keys
 from talkingface.errors import CheckpointError, InputMediaError
 from talkingface.face import parsing
-from talkingface.weights import seeded_state_dict
+from talkingface.weights.seeded import seeded_state_dict
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from scipy.io import savemat
 from networks_parity import TOLERANCE, load_fixture, module_keys, reference_keys
 from talkingface.errors import CheckpointError, ConfigError
 from talkingface.face import recon3d
-from talkingface.weights import seeded_state_dict
+from talkingface.weights.seeded import seeded_state_dict
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 from networks_parity import load_fixture, module_keys, reference_keys
 from talkingface.errors import CheckpointError
 from talkingface.face import gpen
-from talkingface.weights import seeded_state_dict
+from talkingface.weights.seeded import seeded_state_dict
 
 
 def test_gpen_keys_and_shapes_equal_reference_512():

@@ -7,7 +7,7 @@ import torch
 
 from networks_parity import TOLERANCE, Capture, check_sha, load_fixture, max_diff, module_keys, reference_keys
 from talkingface.models.video_retalking.networks import DNet
-from talkingface.weights import fill_seeded_, seeded_input
+from talkingface.weights.seeded import fill_seeded_, seeded_input
 
 
 @pytest.fixture(scope="module")

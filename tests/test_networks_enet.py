@@ -8,8 +8,8 @@ import torch
 from networks_parity import (TOLERANCE, Capture, enet_inputs, load_fixture, max_diff, module_keys,
                              reference_keys, seeded_lnet)
 from talkingface.models.video_retalking.networks import ENet, seed_enet_head_
-from talkingface.models.video_retalking.networks.stylegan import StyleConv
-from talkingface.weights import fill_seeded_, key_rng
+from talkingface.face.stylegan import StyleConv
+from talkingface.weights.seeded import fill_seeded_, key_rng
 
 
 @pytest.fixture(scope="module")

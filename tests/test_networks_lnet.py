@@ -7,7 +7,7 @@ import torch
 
 from networks_parity import (TOLERANCE, Capture, lnet_face, load_fixture, max_diff, module_keys, reference_keys,
                              seeded_lnet)
-from talkingface.weights import key_rng
+from talkingface.weights.seeded import key_rng
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from talkingface.errors import CheckpointError
 from talkingface.media import load_audio, read_video, write_video, write_wav
 from talkingface.models.video_retalking.model import VideoReTalking
 from talkingface.models.video_retalking.options import PipelineOptions, checkpoint_names
-from talkingface.weights_mode import choose_weights
+from talkingface.weights.policy import choose_weights
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "dataset" / "video-retalking"
@@ -55,7 +55,7 @@ def test_reference_preset_sets_the_official_files():
 
 def _checkpoint_folder(root: Path) -> tuple[Path, np.ndarray]:
     """A folder with the data files the pipeline reads even with seeded networks."""
-    from talkingface.checkpoints import fallback_path, get_spec
+    from talkingface.weights.manifest import fallback_path, get_spec
 
     root.mkdir(parents=True)
     template = np.linspace(-0.3, 0.3, 64, dtype=np.float32)

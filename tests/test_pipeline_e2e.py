@@ -11,7 +11,7 @@ import pytest
 
 from talkingface.config import load_config
 from talkingface.media import load_audio, read_video, write_video, write_wav
-from talkingface.weights_mode import choose_weights
+from talkingface.weights.policy import choose_weights
 
 SAMPLE = Path(__file__).resolve().parent.parent / "dataset" / "video-retalking"
 FRAMES = 2

@@ -15,7 +15,7 @@ from talkingface.config import load_config
 from talkingface.media import read_video, write_video
 from talkingface.models.video_retalking.cache import ClipScratch, StageCache
 from talkingface.models.video_retalking.pipeline import IMG_SIZE, ClipState, VideoReTalkingPipeline
-from talkingface.weights_mode import choose_weights
+from talkingface.weights.policy import choose_weights
 
 SAMPLE = Path(__file__).resolve().parent.parent / "dataset" / "video-retalking"
 

@@ -19,7 +19,7 @@ from talkingface.config import load_config
 from talkingface.face import gfpgan, load_net, parsing, s3fd
 from talkingface.media import load_audio, read_video, write_video, write_wav
 from talkingface.models.video_retalking.options import REFERENCE_PRESET, PipelineOptions
-from talkingface.weights_mode import choose_weights
+from talkingface.weights.policy import choose_weights
 
 SAMPLE = Path(__file__).resolve().parent.parent / "dataset" / "video-retalking"
 CHEAP = {"landmarks": "dlib", "enhancer": "none", "compose": "box"}
@@ -50,7 +50,7 @@ def clip(tmp_path_factory, frames):
 
 
 def test_stand_ins_replace_only_what_they_name_and_say_so(frames, caplog):
-    from talkingface.checkpoints import checkpoint_path
+    from talkingface.weights.manifest import checkpoint_path
     from talkingface.face.landmark_parsing import LandmarkParser
     from talkingface.face.landmarks import DlibLandmarks
     from talkingface.models.video_retalking.face_parts import DlibFivePointDetector

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from talkingface.media import write_video
-from talkingface.report import results_csv
-from talkingface.report_html import contact_sheet_figure, scatter_figure
+from talkingface.run.report import results_csv
+from talkingface.run.report_html import contact_sheet_figure, scatter_figure
 
 LONG = "speaker_with_a_very_long_identifier_0123456789__another_speaker_audio_take_07"
 

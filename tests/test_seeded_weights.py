@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkingface.weights import fill_seeded_, key_rng, seeded_state_dict
+from talkingface.weights.seeded import fill_seeded_, key_rng, seeded_state_dict
 
 
 def test_protocol_values_by_rule():

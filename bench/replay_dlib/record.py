@@ -22,7 +22,7 @@ def main() -> None:
     import dlib
     from profile_pipeline import make_clip
 
-    from talkingface.checkpoints import checkpoint_path
+    from talkingface.weights.manifest import checkpoint_path
     from talkingface.face.croper import Croper
     from talkingface.media import read_video
 

@@ -210,7 +210,7 @@ def seeded_states(seed: int) -> dict[str, dict]:
     from torch import nn
 
     sys.path.insert(0, str(REPO))
-    from talkingface.weights import seeded_state_dict
+    from talkingface.weights.seeded import seeded_state_dict
 
     from models.DNet import DNet
     from models.ENet import ENet
@@ -279,7 +279,7 @@ def traced_fan(seed: int):
     import torch
 
     sys.path.insert(0, str(REPO))
-    from talkingface.weights import seeded_state_dict
+    from talkingface.weights.seeded import seeded_state_dict
 
     FAN = fan_class()
 

@@ -14,7 +14,7 @@ from typing import Any
 from talkingface.cli import command_parser, items_exit_code, parse_overrides, rename_deprecated, start_command
 from talkingface.config import load_config
 from talkingface.errors import ConfigError, DatasetError
-from talkingface.execution import configure_threads
+from talkingface.run.execution import configure_threads
 from talkingface.logs import log_to_file
 
 log = logging.getLogger("talkingface")
@@ -59,13 +59,13 @@ def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace)
     says which source video is the reference. The settings are the run's own
     (``config.yaml``: its dataset's evaluation keys included), then ``--config_files``,
     then the command line. The scoring is the runner's evaluate stage
-    (:func:`talkingface.scoring.evaluate_run`): per-clip scores in ``<run>/scores`` (a
+    (:func:`talkingface.run.scoring.evaluate_run`): per-clip scores in ``<run>/scores`` (a
     second call resumes), results written to the run folder.
     """
     import json
 
     from talkingface.data.base import Pair
-    from talkingface.runner import Item, read_record
+    from talkingface.run.runner import Item, read_record
 
     overrides = dict(config_overrides)
     run_dir = Path(overrides["run_dir"])
@@ -106,9 +106,9 @@ def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace)
     log_to_file(run_dir / "run.log")
     log.info("evaluate --run_dir %s: %d pair(s), %d output(s) found", run_dir, len(items),
              sum(r.get("status") == "ok" for r in records.values()))
-    from talkingface import scoring
-    from talkingface.report import write_results
-    from talkingface.weights_mode import SEEDED_BANNER, choose_weights
+    from talkingface.run import scoring
+    from talkingface.run.report import write_results
+    from talkingface.weights.policy import SEEDED_BANNER, choose_weights
 
     weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
                              int(config["seed"]))
@@ -144,10 +144,10 @@ def main(argv: list[str]) -> int:
     configure_threads(config)
     out.mkdir(parents=True, exist_ok=True)
     log_to_file(out / "run.log")
-    from talkingface import scoring
-    from talkingface.report import write_results
-    from talkingface.scoring import ScoreStore, ScoreTask, table_aggregate
-    from talkingface.weights_mode import choose_weights
+    from talkingface.run import scoring
+    from talkingface.run.report import write_results
+    from talkingface.run.scoring import ScoreStore, ScoreTask, table_aggregate
+    from talkingface.weights.policy import choose_weights
 
     weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
                              int(config["seed"]))
@@ -164,7 +164,7 @@ def main(argv: list[str]) -> int:
                "counts": {"succeeded": sum(r["status"] == "ok" for r in per_clip),
                           "failed": sum(r["status"] == "failed" for r in per_clip), "skipped": 0}}
     if weights.seeded:
-        from talkingface.weights_mode import SEEDED_BANNER
+        from talkingface.weights.policy import SEEDED_BANNER
 
         results["WARNING"] = SEEDED_BANNER
     write_results(out, results, config)
@@ -175,7 +175,7 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
     """Inputs matched and probed, the result folder writable, metrics that can run, weights present:
     all before torch is imported or the result folder is created."""
     from talkingface import preflight as check
-    from talkingface import scoring
+    from talkingface.run import scoring
     from talkingface.evaluation.base import EvalItem
 
     generated = collect(args.generated, VIDEO_SUFFIXES, "generated")

@@ -14,7 +14,7 @@ from typing import Any
 from talkingface.cli import command_parser, parse_overrides, start_command
 from talkingface.config import load_config
 from talkingface.errors import ConfigError, NoFaceError
-from talkingface.execution import configure_threads
+from talkingface.run.execution import configure_threads
 
 log = logging.getLogger("talkingface")
 
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
 
     from talkingface.models.video_retalking.model import VideoReTalking
     from talkingface.models.video_retalking.pipeline import PipelineOptions, VideoReTalkingPipeline
-    from talkingface.weights_mode import choose_weights
+    from talkingface.weights.policy import choose_weights
 
     weights = choose_weights(config["weights"], VideoReTalking.required_checkpoints(config),
                              config["checkpoint_dir"], int(config["seed"]))

@@ -209,7 +209,7 @@ def resolve_weights(config: Mapping[str, Any], checkpoint: str) -> tuple[str, Pa
     mode = weights_mode(config)
     if mode == "seeded":
         return "seeded", None
-    from talkingface.checkpoints import checkpoint_path, find_checkpoint
+    from talkingface.weights.manifest import checkpoint_path, find_checkpoint
 
     root = config.get("checkpoint_dir")
     if mode == "auto":

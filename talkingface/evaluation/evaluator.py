@@ -5,7 +5,7 @@ once; it runs in-process or on each Ray worker), :func:`clip_row` makes a
 clip's row and :func:`aggregate_scores` the aggregate from every clip's scores,
 wherever they were computed. :func:`evaluate_pairs` chains them in-process;
 the runner and ``python -m talkingface evaluate`` go through
-:func:`talkingface.scoring.score_tasks` (workers, stored per-clip scores). One
+:func:`talkingface.run.scoring.score_tasks` (workers, stored per-clip scores). One
 bad clip never stops the batch: each metric's failure on a clip becomes that
 clip's reason for that metric. The aggregate records which weights produced
 the numbers (file + sha256, or seeded).
@@ -167,7 +167,7 @@ def evaluate_pairs(items: Iterable[EvalItem | Mapping[str, Any]], metrics: Seque
     in :data:`CONFIG_KEYS`). ``instances`` replaces the registry lookup (tests,
     preloaded networks; they are left reset). With ``plots_dir``, a sync-offset
     curve PNG per clip. (Batches on Ray workers, resumable per clip:
-    :func:`talkingface.scoring.score_tasks`.)
+    :func:`talkingface.run.scoring.score_tasks`.)
 
     Returns ``(rows, aggregate)``. A row: ``name``, ``generated``, ``reference``,
     ``audio``, the metrics' values (``None`` when not scored), ``reasons``
@@ -275,7 +275,7 @@ def _aggregate(rows: list[dict[str, Any]], computed_by_metric: Mapping[str, dict
     weights = {name: dict(weights.get(name, {})) for name in computed_by_metric}
     out["weights"] = weights
     if any(info.get("weights") == "seeded" for info in weights.values()):
-        from talkingface.weights_mode import SEEDED_BANNER
+        from talkingface.weights.policy import SEEDED_BANNER
 
         out["warning"] = SEEDED_BANNER
     failed = sum(1 for r in rows if r["status"] == "failed")

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkingface.weights import SEEDED_PROTOCOL, load_strict, seeded_state_dict, torch_load
+from talkingface.weights.seeded import SEEDED_PROTOCOL, load_strict, seeded_state_dict, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def load_inception(path: str | Path | None = None, *, weights: str = "official",
         load_strict(net, seeded_state_dict(net, seed), source=f"{SEEDED_PROTOCOL}(seed={seed})")
         net.weights_info = {"weights": "seeded", "protocol": SEEDED_PROTOCOL, "seed": seed}
     else:
-        from talkingface.checkpoints import checkpoint_path, sha256_of
+        from talkingface.weights.manifest import checkpoint_path, sha256_of
 
         path = Path(path) if path is not None else checkpoint_path("inception", root)
         state: Any = torch_load(path, weights_only=True)

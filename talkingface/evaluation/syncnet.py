@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from talkingface.errors import CheckpointError
-from talkingface.weights import SEEDED_PROTOCOL, load_strict, seeded_state_dict, torch_load
+from talkingface.weights.seeded import SEEDED_PROTOCOL, load_strict, seeded_state_dict, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def load_syncnet(path: str | Path | None = None, *, weights: str = "official", s
         load_strict(net, seeded_state_dict(net, seed), source=f"{SEEDED_PROTOCOL}(seed={seed})")
         net.weights_info = {"weights": "seeded", "protocol": SEEDED_PROTOCOL, "seed": seed}
     else:
-        from talkingface.checkpoints import checkpoint_path, sha256_of
+        from talkingface.weights.manifest import checkpoint_path, sha256_of
 
         path = Path(path) if path is not None else checkpoint_path("syncnet", root)
         state = _complete_batchnorm_counters(net, read_state_dict(path))

@@ -31,7 +31,7 @@ def load_net(net: nn.Module, *, name: str, path: PathLike | None = None, weights
     missing file gives the manager's message with the download command);
     ``read`` turns the file into a state dict when it is not a plain one.
     """
-    from talkingface.weights import SEEDED_PROTOCOL, fill_seeded_, load_strict, strip_prefix, torch_load
+    from talkingface.weights.seeded import SEEDED_PROTOCOL, fill_seeded_, load_strict, strip_prefix, torch_load
 
     if weights == "seeded":
         log.warning("%s uses SEEDED weights (%s, seed=%d): detections/landmarks are meaningless",
@@ -42,7 +42,7 @@ def load_net(net: nn.Module, *, name: str, path: PathLike | None = None, weights
         raise ConfigError(f"unknown weights {weights!r} for {type(net).__name__}",
                           hint="use weights: official (the released file) or weights: seeded")
     if path is None:
-        from talkingface.checkpoints import checkpoint_path
+        from talkingface.weights.manifest import checkpoint_path
 
         path = checkpoint_path(name, root)
     path = Path(path)

@@ -98,7 +98,7 @@ class Croper:
                  upsample: int = 1, size: int = 256, select=None, max_upsample: int = 2) -> None:
         import dlib
 
-        from talkingface.checkpoints import checkpoint_path
+        from talkingface.weights.manifest import checkpoint_path
         from talkingface.face.landmarks import _shape_predictor
         from talkingface.face.select import parse_rule
 

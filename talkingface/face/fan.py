@@ -259,7 +259,7 @@ def read_fan_state(path: Path) -> dict[str, torch.Tensor]:
     storages); ``torch.jit.load`` is only the fallback for layouts this reader
     does not know.
     """
-    from talkingface.weights import torch_load
+    from talkingface.weights.seeded import torch_load
 
     if not path.is_file():
         return torch_load(path)  # the shared "not found" error

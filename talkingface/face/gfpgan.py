@@ -4,7 +4,7 @@ VideoReTalking restores the mouth region of every output frame with
 ``GFPGANer(GFPGANv1.3.pth, upscale=1, arch='clean', channel_multiplier=2)``.
 Keys equal the reference ``GFPGANv1Clean`` (checkpoint entry ``params_ema``) so
 the official file loads strictly. The StyleGAN2 "clean" layers are shared with
-the E-Net (:mod:`talkingface.models.video_retalking.networks.stylegan`).
+the E-Net (:mod:`talkingface.face.stylegan`).
 
 Noise: the reference draws fresh noise on every call (``randomize_noise=True``),
 so two runs differ slightly. Here the default uses the checkpoint's stored
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkingface.errors import CheckpointError
-from talkingface.models.video_retalking.networks.stylegan import StyleConv, ToRGB
+from talkingface.face.stylegan import StyleConv, ToRGB
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class GFPGANv1Clean(nn.Module):
 
 
 def _read_gfpgan(path: Path) -> Mapping[str, torch.Tensor]:
-    from talkingface.weights import torch_load
+    from talkingface.weights.seeded import torch_load
 
     state = torch_load(path)
     if isinstance(state, Mapping):

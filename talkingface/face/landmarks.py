@@ -115,7 +115,7 @@ class DlibLandmarks:
                  select=None, gaps: str = "previous") -> None:
         import dlib
 
-        from talkingface.checkpoints import checkpoint_path
+        from talkingface.weights.manifest import checkpoint_path
         from talkingface.face.select import parse_rule
 
         path = Path(predictor_path) if predictor_path is not None else checkpoint_path("dlib_landmarks", root)

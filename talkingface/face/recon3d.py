@@ -126,7 +126,7 @@ class ReconNet(nn.Module):
 
 
 def _read_recon(path: Path) -> Mapping[str, torch.Tensor]:
-    from talkingface.weights import torch_load
+    from talkingface.weights.seeded import torch_load
 
     state = torch_load(path)
     if isinstance(state, Mapping) and "net_recon" in state:
@@ -163,7 +163,7 @@ def load_lm3d(bfm_dir: PathLike | None = None, *, root: PathLike | None = None) 
     from scipy.io import loadmat
 
     if bfm_dir is None:
-        from talkingface.checkpoints import checkpoint_path
+        from talkingface.weights.manifest import checkpoint_path
 
         bfm_dir = checkpoint_path("bfm", root)
     path = Path(bfm_dir) / "similarity_Lm3D_all.mat"
@@ -286,7 +286,7 @@ def seeded_expression(kind: str, seed: int = 0) -> np.ndarray:
 
     ``neutral`` and ``smile`` draw from different keys so they differ, as the real templates do.
     """
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     return (seeded_input(f"expression:{kind}", (64,), seed) * 0.1).astype(np.float32)
 
@@ -328,14 +328,14 @@ def expression_template(kind: str | PathLike, *, mat_path: PathLike | None = Non
     kind_s = str(kind)
     if kind_s in EXPRESSION_KEYS:
         if mat_path is None:
-            from talkingface.checkpoints import find_checkpoint
+            from talkingface.weights.manifest import find_checkpoint
 
             found = find_checkpoint("expression")
             if found is None:
                 if weights == "seeded":
                     log.warning("expression %r: expression.mat absent; SEEDED template used", kind_s)
                     return seeded_expression(kind_s, seed)
-                from talkingface.checkpoints import checkpoint_path
+                from talkingface.weights.manifest import checkpoint_path
 
                 checkpoint_path("expression")  # raises with the download command
             mat_path = found

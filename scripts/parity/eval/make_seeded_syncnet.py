@@ -30,7 +30,7 @@ def main() -> None:
     import torch
 
     from talkingface.evaluation.syncnet import SyncNet
-    from talkingface.weights import seeded_state_dict
+    from talkingface.weights.seeded import seeded_state_dict
 
     out = Path(sys.argv[1])
     net = SyncNet()

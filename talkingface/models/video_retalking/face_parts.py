@@ -45,7 +45,7 @@ class DlibFivePointDetector:
     def __init__(self, predictor_path: str | Path | None = None) -> None:
         import dlib
 
-        from talkingface.checkpoints import checkpoint_path
+        from talkingface.weights.manifest import checkpoint_path
 
         self.detector = dlib.get_frontal_face_detector()
         path = predictor_path if predictor_path is not None else checkpoint_path("dlib_landmarks")

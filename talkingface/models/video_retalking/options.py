@@ -184,7 +184,7 @@ class CheckpointFiles:
         self.used: list[str] = []
 
     def path(self, name: str) -> Path | None:
-        from talkingface.checkpoints import checkpoint_path, find_checkpoint
+        from talkingface.weights.manifest import checkpoint_path, find_checkpoint
 
         if name not in self.used:
             self.used.append(name)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkingface.models.video_retalking.networks.lnet import LNet, fold_time, unfold_time
-from talkingface.models.video_retalking.networks.stylegan import DownResBlock, StyleConv, ToRGB
+from talkingface.face.stylegan import DownResBlock, StyleConv, ToRGB
 
 _CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32}
 _STYLE_INPUT = 256  # the reference is resized to this before style encoding

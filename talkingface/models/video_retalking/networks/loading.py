@@ -8,7 +8,7 @@ The official loading rules (``models/__init__.py`` of OpenTalker/video-retalking
   containing ``"low_res"`` ignored: the E-Net's inner L-Net comes from ``LNet.pth``.
 
 The official code loads with ``strict=False``; here every remaining key must
-match the module exactly (:func:`talkingface.weights.load_strict`), so a wrong
+match the module exactly (:func:`talkingface.weights.seeded.load_strict`), so a wrong
 or damaged file stops the run with the file and keys named instead of silently
 leaving layers random. Files are read on CPU with ``weights_only=True``
 (no pickled code); pass ``weights_only=False`` only for a file you trust that
@@ -26,12 +26,12 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 
-from talkingface.checkpoints import checkpoint_path
+from talkingface.weights.manifest import checkpoint_path
 from talkingface.errors import CheckpointError, ConfigError
 from talkingface.models.video_retalking.networks.dnet import DNet
 from talkingface.models.video_retalking.networks.enet import ENet
 from talkingface.models.video_retalking.networks.lnet import LNet
-from talkingface.weights import SEEDED_PROTOCOL, fill_seeded_, load_strict, seeded_state_dict, torch_load
+from talkingface.weights.seeded import SEEDED_PROTOCOL, fill_seeded_, load_strict, seeded_state_dict, torch_load
 
 log = logging.getLogger(__name__)
 

@@ -107,7 +107,7 @@ def write_results(run_dir: Path, results: dict[str, Any], config: Any) -> None:
     atomic_write_json(run_dir / "results.json", results)
     atomic_write_text(run_dir / "results.csv", results_csv(results, run_dir))
     if getattr(config, "get", lambda *_: False)("plots", False):
-        from talkingface.report_html import write_report
+        from talkingface.run.report_html import write_report
 
         try:
             write_report(run_dir, results)

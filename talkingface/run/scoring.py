@@ -215,7 +215,7 @@ def _stat(path: Path | None) -> list[Any] | None:
 
 
 def _weights_identity(metric: str, config: Config) -> Any:
-    from talkingface.checkpoints import find_checkpoint
+    from talkingface.weights.manifest import find_checkpoint
 
     if config.get("weights") == "seeded":
         return {"seeded": int(config.get("seed", 0))}
@@ -345,7 +345,7 @@ def score_tasks(tasks: list[ScoreTask], config: Config | dict[str, Any], *, stor
     if todo:
         needed = [name for name in names if any(name in missing for _, missing in todo)]
         if int(config.get("num_workers") or 0) > 0:
-            from talkingface.distributed import score_on_ray
+            from talkingface.run.fanout import score_on_ray
 
             new = score_on_ray(todo, needed, keys, config, store, plots_dir)
         else:

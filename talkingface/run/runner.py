@@ -180,7 +180,7 @@ def preflight(config: Config) -> tuple[Path, bool, list[Pair], Any, list[str]]:
     Returns the run folder (not created yet), whether it is resumed, the pairs,
     the model class and the checkpoint names the run loads.
     """
-    from talkingface import scoring
+    from talkingface.run import scoring
     from talkingface import preflight as check
 
     flag = "run_dir" if config.get("run_dir") else "saved_dir"
@@ -203,8 +203,8 @@ def run(config: Config) -> dict[str, Any]:
     The run folder is created only once the pre-flight has passed, so a run
     that stops on bad input leaves nothing a later run could take for its own.
     """
-    from talkingface.execution import configure_threads
-    from talkingface.report import write_results
+    from talkingface.run.execution import configure_threads
+    from talkingface.run.report import write_results
 
     run_dir, resumed, pairs, model_cls, names = preflight(config)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -218,9 +218,9 @@ def run(config: Config) -> dict[str, Any]:
     items = [Item(p, run_dir) for p in pairs]
     configure_threads(config)
 
-    from talkingface import scoring
-    from talkingface.checkpoints import MIRROR_ENV
-    from talkingface.weights_mode import SEEDED_BANNER, choose_weights
+    from talkingface.run import scoring
+    from talkingface.weights.manifest import MIRROR_ENV
+    from talkingface.weights.policy import SEEDED_BANNER, choose_weights
 
     if config.get("checkpoint_mirror"):  # weights=auto downloads through the configured mirror
         os.environ[MIRROR_ENV] = str(config["checkpoint_mirror"])
@@ -228,7 +228,7 @@ def run(config: Config) -> dict[str, Any]:
     extra = {"weights": weights.describe()}
     write_run_meta(run_dir, config, "running", extra)
 
-    from talkingface.execution import execute
+    from talkingface.run.execution import execute
 
     stage = config["stage"]
     records: dict[str, dict[str, Any]] = {}

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from talkingface import checkpoints
+from talkingface.weights import manifest as checkpoints
 from talkingface.errors import CheckpointError
-from talkingface.weights import SEEDED_PROTOCOL
+from talkingface.weights.seeded import SEEDED_PROTOCOL
 
 log = logging.getLogger(__name__)
 

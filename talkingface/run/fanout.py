@@ -109,7 +109,7 @@ def _worker_class(ray: Any, num_gpus: float) -> Any:
             self.model = model_cls(config, weights)
 
         def generate(self, item: Any) -> dict[str, Any]:
-            from talkingface.runner import generate_item
+            from talkingface.run.runner import generate_item
 
             return generate_item(self.model, item, self.config)
 
@@ -125,7 +125,7 @@ def _score_worker_class(ray: Any, num_gpus: float) -> Any:
                      plots_dir: str | None) -> None:
             _setup_worker(config)
             from talkingface.evaluation.evaluator import ClipScorer
-            from talkingface.scoring import ScoreStore
+            from talkingface.run.scoring import ScoreStore
 
             self.error = None
             self.store = ScoreStore(store_root) if store_root else None
@@ -139,7 +139,7 @@ def _score_worker_class(ray: Any, num_gpus: float) -> Any:
             return self.error
 
         def score(self, task: Any, metrics: list[str], keys: dict[str, str]) -> tuple[str, dict[str, Any]]:
-            from talkingface.scoring import score_one
+            from talkingface.run.scoring import score_one
 
             return task.id, score_one(self.scorer, task, metrics, keys, self.store, self.plots_dir)
 
@@ -244,7 +244,7 @@ def score_on_ray(todo: list, metrics: list[str], keys: dict[str, dict[str, str]]
     Each actor writes its clips' scores to the (shared) store itself; the driver
     gets them back too (FID features included) for the aggregate.
     """
-    from talkingface.scoring import lost_score
+    from talkingface.run.scoring import lost_score
 
     ray = init_ray(config)
     num_gpus = _num_gpus(config)

@@ -33,7 +33,7 @@ def configure_threads(config: Config) -> None:
 
 
 def pending_items(items: list, config: Config) -> tuple[list, dict[str, dict[str, Any]]]:
-    from talkingface.runner import read_record
+    from talkingface.run.runner import read_record
 
     done: dict[str, dict[str, Any]] = {}
     todo = []
@@ -53,11 +53,11 @@ def execute(model_cls: Any, weights: Any, items: list, config: Config) -> dict[s
     if not todo:
         return records
     if int(config.get("num_workers", 0)) > 0:
-        from talkingface.distributed import execute_on_ray
+        from talkingface.run.fanout import execute_on_ray
 
         records.update(execute_on_ray(model_cls, weights, todo, config))
         return records
-    from talkingface.runner import generate_item
+    from talkingface.run.runner import generate_item
 
     model = model_cls(config, weights)
     with tqdm(total=len(todo), desc="generate", unit="item", dynamic_ncols=True) as bar:

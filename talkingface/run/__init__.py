@@ -1,0 +1,1 @@
+"""A batch run: items, in-process or Ray execution, scoring, reports."""

@@ -1,0 +1,1 @@
+"""Checkpoint files: manifest and download, seeded weights, the official|seeded|auto policy."""
