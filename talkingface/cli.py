@@ -103,7 +103,7 @@ def wants_debug(argv: Sequence[str]) -> bool:
 def start_command(config: Any) -> None:
     """Logging from the config, in one place, so ``--debug`` means the same on every command.
 
-    CPU threads are set later (:func:`~talkingface.run.execution.configure_threads` imports torch), once the
+    CPU threads are set later (:func:`~talkingface.runtime.configure_threads` imports torch), once the
     pre-flight checks have passed.
     """
     global _debug

@@ -77,7 +77,7 @@ def test_num_threads_caps_torch_and_opencv_threads():
     import cv2
     import torch
 
-    from talkingface.run.execution import configure_threads
+    from talkingface.runtime import configure_threads
 
     before = torch.get_num_threads(), cv2.getNumThreads()
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from talkingface.cli import command_parser, items_exit_code, parse_overrides, rename_deprecated, start_command
 from talkingface.config import load_config
 from talkingface.errors import ConfigError, DatasetError
-from talkingface.run.execution import configure_threads
+from talkingface.runtime import configure_threads
 from talkingface.logs import log_to_file
 
 log = logging.getLogger("talkingface")
@@ -145,6 +145,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_to_file(out / "run.log")
     from talkingface.run import scoring
+    from talkingface.run.execution import clip_executor
     from talkingface.run.report import write_results
     from talkingface.run.scoring import ScoreStore, ScoreTask, table_aggregate
     from talkingface.weights.policy import choose_weights
@@ -154,7 +155,8 @@ def main(argv: list[str]) -> int:
     # per-clip scores land in <out>/scores as they finish: the same command with the same --run_dir resumes
     rows, aggregate = scoring.score_tasks([ScoreTask.from_eval_item(item) for item in items],
                                           scoring.eval_config(config, weights), store=ScoreStore(out / "scores"),
-                                          plots_dir=out / "plots" if config["plots"] else None)
+                                          plots_dir=out / "plots" if config["plots"] else None,
+                                          executor=clip_executor(config))
     per_clip = [{"id": r["name"], "status": "failed" if r["status"] == "failed" else "ok",
                  "error": "; ".join(f"{m}: {w}" for m, w in r.get("reasons", {}).items()) or None,
                  **{k: v for k, v in r.items() if k not in ("name", "status", "reasons")}} for r in rows]

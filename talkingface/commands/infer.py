@@ -14,7 +14,7 @@ from typing import Any
 from talkingface.cli import command_parser, parse_overrides, start_command
 from talkingface.config import load_config
 from talkingface.errors import ConfigError, NoFaceError
-from talkingface.run.execution import configure_threads
+from talkingface.runtime import configure_threads
 
 log = logging.getLogger("talkingface")
 

@@ -39,6 +39,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from talkingface.runtime import resolve_device
+
 log = logging.getLogger(__name__)
 
 FPS = 25.0
@@ -184,15 +186,6 @@ class EvalContext:
         from talkingface.evaluation.lse_crop import detect_all
 
         return self.memo("detections", source, lambda: detect_all(self.video(source).frames, self.detector()))
-
-
-def resolve_device(device: Any) -> str:
-    import torch
-
-    device = str(device or "cpu")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def weights_mode(config: Mapping[str, Any]) -> str:

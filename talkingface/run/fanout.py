@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from talkingface import errors
 from talkingface.config import Config
+from talkingface.logs import setup_logging
+from talkingface.run.items import generate_item
+from talkingface.run.scoring import ScoreStore, lost_score, score_one
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +80,18 @@ def _repo_path() -> str:
 def _setup_worker(config: Config) -> None:
     import torch
 
-    from talkingface.logs import setup_logging
-
     setup_logging(config.get("log_level", "INFO"))
     torch.set_num_threads(1)
 
 
 def _error_info(exc: BaseException) -> tuple[str, str, str | None]:
     """A worker's start-up error as (class name, message, hint): re-raised as itself in the driver."""
-    from talkingface.errors import TalkingFaceError
-
-    if isinstance(exc, TalkingFaceError):
+    if isinstance(exc, errors.TalkingFaceError):
         return type(exc).__name__, exc.message, exc.hint
     return type(exc).__name__, str(exc), None
 
 
 def _raise_error_info(info: tuple[str, str, str | None]) -> None:
-    from talkingface import errors
-
     name, message, hint = info
     cls = getattr(errors, name, None)
     if isinstance(cls, type) and issubclass(cls, errors.TalkingFaceError):
@@ -109,8 +108,6 @@ def _worker_class(ray: Any, num_gpus: float) -> Any:
             self.model = model_cls(config, weights)
 
         def generate(self, item: Any) -> dict[str, Any]:
-            from talkingface.run.runner import generate_item
-
             return generate_item(self.model, item, self.config)
 
     return GenerateWorker
@@ -125,7 +122,6 @@ def _score_worker_class(ray: Any, num_gpus: float) -> Any:
                      plots_dir: str | None) -> None:
             _setup_worker(config)
             from talkingface.evaluation.evaluator import ClipScorer
-            from talkingface.run.scoring import ScoreStore
 
             self.error = None
             self.store = ScoreStore(store_root) if store_root else None
@@ -139,8 +135,6 @@ def _score_worker_class(ray: Any, num_gpus: float) -> Any:
             return self.error
 
         def score(self, task: Any, metrics: list[str], keys: dict[str, str]) -> tuple[str, dict[str, Any]]:
-            from talkingface.run.scoring import score_one
-
             return task.id, score_one(self.scorer, task, metrics, keys, self.store, self.plots_dir)
 
     return ScoreWorker
@@ -244,8 +238,6 @@ def score_on_ray(todo: list, metrics: list[str], keys: dict[str, dict[str, str]]
     Each actor writes its clips' scores to the (shared) store itself; the driver
     gets them back too (FID features included) for the aggregate.
     """
-    from talkingface.run.scoring import lost_score
-
     ray = init_ray(config)
     num_gpus = _num_gpus(config)
     worker_cls = _score_worker_class(ray, num_gpus)

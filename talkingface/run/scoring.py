@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,8 @@ def lse_note(agg: dict[str, Any]) -> str:
     return f"{agg['protocol']}, {crops}, {over}"
 
 
-def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config, weights: Any) -> dict[str, Any]:
+def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config, weights: Any,
+                 executor: ClipExecutor | None = None) -> dict[str, Any]:
     tasks = []
     for item in items:
         record = records.get(item.id)
@@ -109,7 +111,7 @@ def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config
     if tasks:
         log.info("evaluating %d clip(s) with %s", len(tasks), ", ".join(config["metrics"]))
         rows, aggregate = score_tasks(tasks, eval_config(config, weights), store=ScoreStore(run_dir / "scores"),
-                                      plots_dir=plots)
+                                      plots_dir=plots, executor=executor)
     by_name = {row["name"]: row for row in rows}
     per_clip = []
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
@@ -314,17 +316,27 @@ def lost_score(metric: str, clip: str, reason: str) -> Any:
                      transient=True)
 
 
+#: scores the missing metrics of clips: ``(todo, metrics, keys, config, store, plots_dir) -> {clip: {metric: score}}``
+ClipExecutor = Callable[..., dict[str, dict[str, Any]]]
+
+
 def score_tasks(tasks: list[ScoreTask], config: Config | dict[str, Any], *, store: ScoreStore | None = None,
-                plots_dir: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                plots_dir: str | Path | None = None,
+                executor: ClipExecutor | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``(rows, aggregate)`` of :func:`~talkingface.evaluation.evaluator.evaluate_pairs` for a batch.
 
-    Clips are scored in-process (``num_workers: 0``, Ray never imported) or on
-    ``num_workers`` Ray actors; either way every metric's per-clip result goes
-    to ``store`` as soon as it exists, and results already there (same key)
-    are reused unless ``resume`` is false. The aggregate is taken here, in clip
-    order, so it does not depend on which worker scored what.
+    Clips are scored by ``executor``: in-process when None (Ray never
+    imported), or on Ray actors (:func:`talkingface.run.execution.clip_executor`
+    picks it from ``num_workers``); either way every metric's per-clip result
+    goes to ``store`` as soon as it exists, and results already there (same
+    key) are reused unless ``resume`` is false. The aggregate is taken here, in
+    clip order, so it does not depend on which worker scored what.
     """
-    from talkingface.evaluation.evaluator import aggregate_scores, clip_row, write_sync_plot
+    from talkingface.evaluation.evaluator import (
+        aggregate_scores,
+        clip_row,
+        write_sync_plot,
+    )
 
     names = list(config["metrics"])
     keys = {task.id: {name: score_key(name, task, config) for name in names} for task in tasks}
@@ -344,12 +356,7 @@ def score_tasks(tasks: list[ScoreTask], config: Config | dict[str, Any], *, stor
         log.info("evaluate: %d clip score(s) reused from %s, %d clip(s) to score", reused, store.root, len(todo))
     if todo:
         needed = [name for name in names if any(name in missing for _, missing in todo)]
-        if int(config.get("num_workers") or 0) > 0:
-            from talkingface.run.fanout import score_on_ray
-
-            new = score_on_ray(todo, needed, keys, config, store, plots_dir)
-        else:
-            new = _score_in_process(todo, needed, keys, config, store, plots_dir)
+        new = (executor or score_in_process)(todo, needed, keys, config, store, plots_dir)
         for clip, scores in new.items():
             done[clip].update(scores)
     rows, scores = [], []
@@ -364,7 +371,7 @@ def score_tasks(tasks: list[ScoreTask], config: Config | dict[str, Any], *, stor
     return rows, aggregate_scores(names, rows, scores, config)
 
 
-def _score_in_process(todo: list[tuple[ScoreTask, list[str]]], metrics: list[str], keys: dict[str, dict[str, str]],
+def score_in_process(todo: list[tuple[ScoreTask, list[str]]], metrics: list[str], keys: dict[str, dict[str, str]],
                       config: Config | dict[str, Any], store: ScoreStore | None,
                       plots_dir: str | Path | None) -> dict[str, dict[str, Any]]:
     from tqdm import tqdm

@@ -87,7 +87,7 @@ class PipelineOptions:
         ``resolve_device=False`` keeps ``device`` as written (``auto`` stays ``auto``): the
         pre-flight asks which files the options load, and must not import torch to know.
         """
-        from talkingface.evaluation.base import resolve_device as resolve
+        from talkingface.runtime import resolve_device as resolve
 
         names = set(cls.__dataclass_fields__) - {"preset_keys"}
         values = {k: config[k] for k in names if k in config and config[k] is not None}

@@ -12,17 +12,9 @@ from typing import Any
 
 import torch
 
+from talkingface.runtime import autocast
+
 log = logging.getLogger(__name__)
-
-
-def autocast(device: str, precision: str):
-    """fp16/bf16 autocast on CUDA only; CPU stays fp32 (half precision is slower there)."""
-    import contextlib
-
-    if not device.startswith("cuda") or precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
 
 
 @dataclass
