@@ -85,7 +85,7 @@ def test_cuda_without_cuda_stops_before_any_network(media, tmp_path):
                           probe=("talkingface.models.video_retalking.parts", "talkingface.face.croper", "torch"))
     assert proc.returncode == 2, proc.stderr
     assert "--device=cuda: no CUDA GPU is usable here" in proc.stderr and "--device=cpu" in proc.stderr
-    from talkingface.preflight import _torch_gpu_build
+    from talkingface.run.preflight import _torch_gpu_build
 
     # neither the networks nor the face crop were touched; on a CPU-only wheel not even torch
     assert imported == ([] if _torch_gpu_build() is False else ["torch"])

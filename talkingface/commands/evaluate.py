@@ -84,7 +84,7 @@ def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace)
     files = [str(config_file), *(overrides.pop("config_files", None) or ())]
     config = load_config(None, None, files, overrides, with_dataset=False)
     start_command(config)
-    from talkingface import preflight as check
+    from talkingface.run import preflight as check
 
     check.check_output_dir(run_dir, "run_dir")
     check.check_device(config["device"])
@@ -176,7 +176,7 @@ def main(argv: list[str]) -> int:
 def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
     """Inputs matched and probed, the result folder writable, metrics that can run, weights present:
     all before torch is imported or the result folder is created."""
-    from talkingface import preflight as check
+    from talkingface.run import preflight as check
     from talkingface.run import scoring
     from talkingface.evaluation.base import EvalItem
 

@@ -69,7 +69,7 @@ def infer_config(rest: list[str]) -> Any:
 
 def preflight(config: Any, face: Path, audio: Path, outfile: Path) -> None:
     """Every input, output and setting checked in about a second, before torch or a network is loaded."""
-    from talkingface import preflight as check
+    from talkingface.run import preflight as check
     from talkingface.models.video_retalking.model import VideoReTalking
 
     check.check_media(face, "face", video=True, image_ok=True)

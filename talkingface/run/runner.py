@@ -87,7 +87,7 @@ def preflight(config: Config) -> tuple[Path, bool, list[Pair], Any, list[str]]:
     the model class and the checkpoint names the run loads.
     """
     from talkingface.run import scoring
-    from talkingface import preflight as check
+    from talkingface.run import preflight as check
 
     flag = "run_dir" if config.get("run_dir") else "saved_dir"
     check.check_output_dir(config.get("run_dir") or config["saved_dir"], flag)
