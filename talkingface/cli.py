@@ -263,7 +263,8 @@ def _checkpoints(argv: list[str]) -> int:
 
 def needed_checkpoints(config: Any) -> list[str]:
     """The files a command with this config loads: the model's (for its options) and the metrics'."""
-    from talkingface import registry, scoring
+    from talkingface import registry
+    from talkingface.run import scoring
 
     names = list(registry.get("model", config["model"]).required_checkpoints(config))
     names += scoring.required_checkpoints(config)
