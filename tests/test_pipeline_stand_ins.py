@@ -125,6 +125,20 @@ def test_reference_preset_sets_its_keys_and_says_which(caplog):
     assert differs == {"noise"}  # the defaults are the official pipeline but for seeded noise
 
 
+def test_the_preflight_look_at_the_options_does_not_repeat_the_preset_warnings(caplog):
+    """The pre-flight asks the model which files it loads; only the build that uses the options warns."""
+    from talkingface.models.video_retalking.model import VideoReTalking
+
+    config = load_config("video_retalking", None, (), {"compat": "reference", "face_select": "largest"})
+    with caplog.at_level(logging.INFO):
+        names = VideoReTalking.required_checkpoints(config)
+    assert "gfpgan_detection" in names  # the preset's files: facexlib RetinaFace for GFPGAN
+    assert "compat=reference" not in caplog.text
+    with caplog.at_level(logging.INFO):
+        PipelineOptions.from_config(config, resolve_device=False)
+    assert caplog.text.count("compat=reference sets face_select") == 1
+
+
 def test_gfpgan_noise_fresh_seeded_stored():
     from talkingface.face import restore
 

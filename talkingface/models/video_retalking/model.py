@@ -21,7 +21,7 @@ class VideoReTalking:
         """Exactly the files the pipeline will load with this config (one rule: ``options.checkpoint_names``)."""
         from talkingface.models.video_retalking.options import PipelineOptions, checkpoint_names
 
-        return checkpoint_names(PipelineOptions.from_config(config, resolve_device=False))
+        return checkpoint_names(PipelineOptions.from_config(config, resolve_device=False, announce=False))
 
     def __init__(self, config: Config, weights: Any) -> None:
         self.config = config

@@ -81,11 +81,14 @@ class PipelineOptions:
     preset_keys: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Any, weights: Any = None, *, resolve_device: bool = True) -> PipelineOptions:
+    def from_config(cls, config: Any, weights: Any = None, *, resolve_device: bool = True,
+                    announce: bool = True) -> PipelineOptions:
         """The options of one run: config values, then the ``compat`` preset (logged), then checks.
 
         ``resolve_device=False`` keeps ``device`` as written (``auto`` stays ``auto``): the
         pre-flight asks which files the options load, and must not import torch to know.
+        ``announce=False`` keeps the preset's warnings for the build that uses the options
+        (the pre-flight's look at them would otherwise log every override twice).
         """
         from talkingface.runtime import resolve_device as resolve
 
@@ -104,11 +107,11 @@ class PipelineOptions:
         values["weights_id"] = weights.describe().get("weights", "official") if weights is not None else "official"
         options = cls(**values)
         if options.compat == "reference":
-            options.apply_reference_preset(getattr(config, "origin", {}))
+            options.apply_reference_preset(getattr(config, "origin", {}), announce=announce)
         options.check()
         return options
 
-    def apply_reference_preset(self, origin: dict[str, str] | None = None) -> None:
+    def apply_reference_preset(self, origin: dict[str, str] | None = None, announce: bool = True) -> None:
         """Set :data:`REFERENCE_PRESET`; a key set otherwise by the user is overridden with a warning."""
         changed = {}
         for key, value in REFERENCE_PRESET.items():
@@ -117,6 +120,8 @@ class PipelineOptions:
                 changed[key] = (getattr(self, key), where)
             setattr(self, key, value)
         self.preset_keys = dict(REFERENCE_PRESET)
+        if not announce:
+            return
         for key, (old, where) in changed.items():
             log.warning("compat=reference sets %s=%r (was %r from %s)", key, REFERENCE_PRESET[key], old, where)
         log.info("compat=reference: %s", ", ".join(f"{k}={v!r}" for k, v in REFERENCE_PRESET.items()))
