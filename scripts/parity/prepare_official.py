@@ -2,7 +2,7 @@
 
 Why: the project claims to reproduce the official ``inference.py``. Checkpoints
 cannot be downloaded here, so the claim is tested on deterministic seeded
-weights (protocol ``seeded-v1``, ``talkingface/weights.py``) written in the
+weights (protocol ``seeded-v1``, ``talkingface/weights/seeded.py``) written in the
 *official file formats*: the official code and the project then load the very
 same folder (the official with its own loaders, the project strictly).
 
