@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from talkingface.cli import parse_overrides
+from talkingface.commands.common import parse_overrides
 from talkingface.config import describe_keys, load_config
 from talkingface.config.schema import KEYS
 from talkingface.errors import ConfigError
