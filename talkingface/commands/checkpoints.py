@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from talkingface.commands.common import command_config, command_parser, parse_overrides, rename_deprecated, start_command
+from talkingface.commands.common import (command_config, command_parser, parse_overrides, rename_deprecated,
+                                         start_command)
 from talkingface.errors import EXIT_OK, EXIT_USER
-
 
 
 def main(argv: list[str]) -> int:

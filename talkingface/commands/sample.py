@@ -1,9 +1,9 @@
 """``python -m talkingface sample``: rebuild the bundled sample set (needs espeak-ng)."""
 from __future__ import annotations
 
-from talkingface.commands.common import command_config, command_parser, parse_overrides, rename_deprecated, start_command
+from talkingface.commands.common import (command_config, command_parser, parse_overrides, rename_deprecated,
+                                         start_command)
 from talkingface.errors import EXIT_OK
-
 
 
 def main(argv: list[str]) -> int:
