@@ -96,3 +96,21 @@ class FinalConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+
+class SkipDecoder(nn.Module):
+    """Decoder of an encoder's feature pyramid (D-Net's editing net, L-Net): from the deepest level up,
+    ``up{i}(res{i}(out, z)) + jump{i}(skip)``, then ``final``.
+
+    The one forward pass both networks share; a subclass builds ``layers`` and the
+    ``up{i}``/``res{i}``/``jump{i}``/``final`` modules (their names are the checkpoint keys).
+    """
+
+    layers: int
+
+    def forward(self, feats: list[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        feats = list(feats)
+        out = feats.pop()
+        for i in reversed(range(self.layers)):
+            out = getattr(self, f"up{i}")(getattr(self, f"res{i}")(out, z))
+            out = getattr(self, f"jump{i}")(feats.pop()) + out
+        return self.final(out)

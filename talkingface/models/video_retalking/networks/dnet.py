@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkingface.models.video_retalking.networks.blocks import ADAIN, ConvNormAct, FinalConv, LayerNorm2d
+from talkingface.models.video_retalking.networks.blocks import ADAIN, ConvNormAct, FinalConv, LayerNorm2d, SkipDecoder
 
 _SLOPE = 0.1  # LeakyReLU slope used throughout D-Net
 
@@ -201,7 +201,7 @@ class _FineEncoder(nn.Module):
         return feats
 
 
-class _FineDecoder(nn.Module):
+class _FineDecoder(SkipDecoder):
     def __init__(self, image_nc: int, feature_nc: int, ngf: int, max_nc: int, layers: int, num_blocks: int) -> None:
         super().__init__()
         self.layers = layers
@@ -211,14 +211,6 @@ class _FineDecoder(nn.Module):
             self.add_module(f"res{i}", _FineResBlocks(num_blocks, cin, feature_nc))
             self.add_module(f"jump{i}", ConvNormAct(cout, cout, 3, slope=_SLOPE, spectral=False))
         self.final = FinalConv(cout, image_nc, spectral=False, activation="tanh")
-
-    def forward(self, feats: list[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
-        feats = list(feats)
-        out = feats.pop()
-        for i in reversed(range(self.layers)):
-            out = getattr(self, f"up{i}")(getattr(self, f"res{i}")(out, z))
-            out = getattr(self, f"jump{i}")(feats.pop()) + out
-        return self.final(out)
 
 
 class EditingNet(nn.Module):
