@@ -114,3 +114,19 @@ class SkipDecoder(nn.Module):
             out = getattr(self, f"up{i}")(getattr(self, f"res{i}")(out, z))
             out = getattr(self, f"jump{i}")(feats.pop()) + out
         return self.final(out)
+
+
+class ResBlockStack(nn.Module):
+    """Residual blocks ``res0 .. res{n-1}`` applied in order, each conditioned on ``z`` (D-Net's ADAIN
+    blocks, L-Net's FFC blocks): one container, so the key names and the loop are written once."""
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        super().__init__()
+        self.num_blocks = len(blocks)
+        for i, block in enumerate(blocks):
+            self.add_module(f"res{i}", block)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        for i in range(self.num_blocks):
+            x = getattr(self, f"res{i}")(x, z)
+        return x

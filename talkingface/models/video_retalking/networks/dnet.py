@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkingface.models.video_retalking.networks.blocks import ADAIN, ConvNormAct, FinalConv, LayerNorm2d, SkipDecoder
+from talkingface.models.video_retalking.networks.blocks import ADAIN, ConvNormAct, FinalConv, LayerNorm2d, ResBlockStack, SkipDecoder
 
 _SLOPE = 0.1  # LeakyReLU slope used throughout D-Net
 
@@ -172,17 +172,9 @@ class _FineResBlock(nn.Module):
         return self.norm2(self.conv2(x), z) + x
 
 
-class _FineResBlocks(nn.Module):
+class _FineResBlocks(ResBlockStack):
     def __init__(self, num_blocks: int, channels: int, feature_nc: int) -> None:
-        super().__init__()
-        self.num_blocks = num_blocks
-        for i in range(num_blocks):
-            self.add_module(f"res{i}", _FineResBlock(channels, feature_nc))
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        for i in range(self.num_blocks):
-            x = getattr(self, f"res{i}")(x, z)
-        return x
+        super().__init__([_FineResBlock(channels, feature_nc) for _ in range(num_blocks)])
 
 
 class _FineEncoder(nn.Module):
