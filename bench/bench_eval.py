@@ -33,7 +33,7 @@ from talkingface.evaluation.fid import frechet_distance, inception_features  # n
 from talkingface.evaluation.fidelity import psnr, ssim  # noqa: E402
 from talkingface.evaluation.inception import load_inception  # noqa: E402
 from talkingface.evaluation.lse import embed_windows, score_embeddings  # noqa: E402
-from talkingface.evaluation.lse_crop import DlibDetector  # noqa: E402
+from talkingface.evaluation.lse_crop import make_detector  # noqa: E402
 from talkingface.evaluation.syncnet import load_syncnet, syncnet_mfcc  # noqa: E402
 
 
@@ -195,7 +195,7 @@ def micro_benchmarks(args: argparse.Namespace) -> list[str]:
     from skimage import data
 
     frame = data.astronaut()
-    detector = DlibDetector()
+    detector = make_detector("dlib")
     t = median_seconds(lambda: detector(frame), args.repeats * 3)
     rows.append(("dlib HOG face detection, 512x512 frame", f"{1 / t:.0f} frames/s", f"{t * 1000:.1f} ms"))
 

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from timing import median_seconds  # noqa: E402
 
 from talkingface.face import fan as fan_mod  # noqa: E402
-from talkingface.face import retinaface, s3fd  # noqa: E402
+from talkingface.face import boxes as face_boxes_mod  # noqa: E402
+from talkingface.face import dlib_detect, retinaface, s3fd, syncnet_s3fd  # noqa: E402
 from talkingface.face.blend import laplacian_blend  # noqa: E402
 from talkingface.face.croper import Croper  # noqa: E402
 from talkingface.face.landmarks import DlibLandmarks, FANLandmarks  # noqa: E402
@@ -92,14 +93,14 @@ def main() -> None:
     with torch.inference_mode():
         xf = torch.rand(4, 3, h, w) * 255
         add("  of which S3FD forward", "frame", median_seconds(lambda: s3fd_net(xf), args.repeats), 4, f"{w}x{h}")
-    dlib_boxes = s3fd.DlibBoxDetector()
+    dlib_boxes = dlib_detect.DlibBoxDetector()
     add("L-Net boxes: dlib fallback", "frame", median_seconds(lambda: dlib_boxes.first_faces(clip4), args.repeats), 4,
         f"{w}x{h}")
     boxes = np.tile(np.array([[100, 50, 300, 290]]), (50, 1)) + np.arange(50)[:, None]
     add("L-Net boxes: pads + 5-frame smoothing (50 frames)", "frame",
-        median_seconds(lambda: s3fd.smooth_boxes(boxes), args.repeats), 50)
+        median_seconds(lambda: face_boxes_mod.smooth_boxes(boxes), args.repeats), 50)
 
-    sn_det = s3fd.SyncNetS3FDDetector(fill_seeded_(s3fd.SyncNetS3FD(), 0).eval())
+    sn_det = syncnet_s3fd.SyncNetS3FDDetector(fill_seeded_(syncnet_s3fd.SyncNetS3FD(), 0).eval())
     add("evaluator S3FD detect_faces (scale 0.25, conf 0.9)", "frame",
         median_seconds(lambda: sn_det.detect_faces(frame, conf_th=0.9, scales=[0.25]), args.repeats), 1,
         f"{w}x{h}, seeded")

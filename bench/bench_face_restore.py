@@ -57,7 +57,7 @@ def main() -> None:
     from skimage import data
 
     from talkingface.face import gfpgan, gpen, parsing, recon3d, restore
-    from talkingface.models.video_retalking.face_parts import DlibFivePointDetector
+    from talkingface.face.dlib_detect import DlibFivePointDetector
 
     dev = args.device
     image = np.ascontiguousarray(data.astronaut())  # 512x512 RGB

@@ -48,7 +48,7 @@ def detections(face: Path, out: Path) -> dict:
     from talkingface.face.croper import Croper
     from talkingface.face.landmarks import make_landmarks
     from talkingface.media import read_video
-    from talkingface.models.video_retalking.face_parts import DlibFivePointDetector
+    from talkingface.face.dlib_detect import DlibFivePointDetector
 
     frames = np.asarray(read_video(face).frames)
     boxes, points = DlibFivePointDetector()(frames[0])

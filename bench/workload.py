@@ -56,9 +56,9 @@ def install(pipeline: Any, face_frames: Any, crops256: np.ndarray | None = None)
     first crop primes the D-Net-face detections).
     """
     from talkingface.face import parsing
-    from talkingface.models.video_retalking import face_parts
+    from talkingface.face.dlib_detect import DlibFivePointDetector
 
-    detector = face_parts.DlibFivePointDetector()
+    detector = DlibFivePointDetector()
     primed = PrimedDetector(detector)
     primed.prime(np.asarray(face_frames[0]))
     if crops256 is not None:

@@ -1,4 +1,4 @@
-"""Write-then-rename helpers: a file either exists complete or not at all.
+"""Write-then-rename helpers: a file either exists complete or not at all; safe file names.
 
 A killed run must never leave a half-written video or JSON that a resumed run
 would mistake for a finished result.
@@ -9,12 +9,28 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from talkingface.errors import OutputError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(text: str, max_length: int | None = None, *, strip: bool = False) -> str:
+    """``text`` (a clip id, a video name) usable as a file name on every OS: each run of other characters
+    becomes one ``_`` (LRS2 ids contain ``/``); ``strip`` drops leading/trailing ``_``; at most
+    ``max_length`` characters; ``"clip"`` when nothing is left."""
+    safe = _UNSAFE.sub("_", text)
+    if strip:
+        safe = safe.strip("_")
+    if max_length is not None:
+        safe = safe[:max_length]
+    return safe or "clip"
+
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 

@@ -6,11 +6,15 @@ with a stable code instead of a traceback.
 """
 from __future__ import annotations
 
+#: Exit codes of every command (README "Exit codes"): done, a bug, a user error (the default of
+#: :attr:`TalkingFaceError.exit_code`), a batch with failed items, interrupted.
+EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_ITEMS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
 
 class TalkingFaceError(Exception):
     """An error caused by the user's input or environment, not by a bug."""
 
-    exit_code: int = 2
+    exit_code: int = EXIT_USER
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message

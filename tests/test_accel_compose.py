@@ -11,6 +11,7 @@ from skimage import data
 
 from talkingface.accel.device_compose import DeviceComposer, soft_paste_mask, warp_affine
 from talkingface.face import gfpgan, parsing, restore
+from talkingface.face.dlib_detect import DlibFivePointDetector
 from talkingface.models.video_retalking import face_parts
 from talkingface.models.video_retalking.pipeline import VideoReTalkingPipeline
 
@@ -20,7 +21,7 @@ def scene():
     face = np.ascontiguousarray(data.astronaut())
     frame = np.full((360, 640, 3), 90, np.uint8)
     frame[30:330, 170:470] = cv2.resize(face[:300, 100:400], (300, 300))
-    detector = face_parts.DlibFivePointDetector()
+    detector = DlibFivePointDetector()
     boxes, _ = detector(frame)
     assert len(boxes) == 1
     x1, y1, x2, y2 = boxes[0][:4].astype(int)

@@ -7,7 +7,7 @@ from skimage import data
 
 from talkingface.accel.batched_enhance import enhance_batch
 from talkingface.face import gpen, parsing, restore
-from talkingface.models.video_retalking.face_parts import DlibFivePointDetector
+from talkingface.face.dlib_detect import DlibFivePointDetector
 
 
 def test_enhance_batch_equals_per_image_process():

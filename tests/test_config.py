@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from talkingface.cli import parse_overrides
+from talkingface.commands.common import parse_overrides
 from talkingface.config import describe_keys, load_config
 from talkingface.config.schema import KEYS
 from talkingface.errors import ConfigError
@@ -110,3 +110,26 @@ def test_run_fingerprint_follows_the_schema_scopes():
         changed = dict(base)
         changed[name] = value
         assert fingerprint(changed) != reference, name
+
+
+def test_config_files_is_parsed_once_the_same_on_every_command(tmp_path):
+    """`--config_files=a,b` (spaces allowed), layered in order after a command's own files, before the options."""
+    from talkingface.commands.common import command_config
+
+    first, a, b = tmp_path / "run.yaml", tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("seed: 1\nbatch_size: 3\nlog_level: WARNING\n")
+    a.write_text("seed: 2\nbatch_size: 5\n")
+    b.write_text("seed: 3\n")
+    overrides = parse_overrides([f"--config_files={a}, {b}", "--log_level", "ERROR"])
+    cfg = command_config(overrides, with_dataset=False, first_files=[str(first)])
+    assert (cfg.seed, cfg.batch_size, cfg.log_level) == (3, 5, "ERROR")
+    assert cfg.config_files == [str(first), str(a), str(b)]
+    assert command_config(parse_overrides([f"--config_files={b}"])).config_files == [str(b)]
+
+
+def test_safe_file_name_keeps_each_callers_rule():
+    from talkingface.atomic import safe_file_name
+
+    assert safe_file_name("main/5535415699068794046/00001") == "main_5535415699068794046_00001"
+    assert safe_file_name("/a b/", strip=True) == "a_b" and safe_file_name("/a b/") == "_a_b_"
+    assert safe_file_name("x" * 200, 150) == "x" * 150 and safe_file_name("///", strip=True) == "clip"

@@ -4,7 +4,7 @@ import pytest
 from scipy import signal
 
 from talkingface.evaluation.lse_crop import (TrackConfig, crop_window, face_tracks, frame_crops, link_tracks,
-                                             scene_cuts, smooth_boxes, track_crops)
+                                             scene_cuts, track_crops, track_geometry)
 
 CFG = TrackConfig(scene_threshold=None)
 
@@ -25,7 +25,7 @@ def test_one_face_makes_one_interpolated_track():
     assert track.start == 0 and track.end == 130 and len(track) == 130
     # the gap is linearly interpolated between frames 39 and 50
     np.testing.assert_allclose(track.boxes[45, 0], 100.0 + 0.5 * 45)
-    half, cx, cy = smooth_boxes(track.boxes)
+    half, cx, cy = track_geometry(track.boxes)
     np.testing.assert_allclose(track.half_size, signal.medfilt(np.full(130, 70.0), 13))
     np.testing.assert_allclose(cx, track.centre_x)
     assert track.half_size[0] == 70.0 and track.half_size[6] == 70.0  # medfilt zero-padding keeps the ends
@@ -111,10 +111,10 @@ def test_scene_cut_splits_tracks():
 def test_dlib_finds_the_astronaut():
     from skimage import data
 
-    from talkingface.evaluation.lse_crop import DlibDetector
+    from talkingface.evaluation.lse_crop import make_detector
 
-    boxes = DlibDetector()(data.astronaut())
+    boxes = make_detector("dlib")(data.astronaut())
     assert boxes.shape == (1, 5)
     x1, y1, x2, y2, _ = boxes[0]
     assert 150 < x1 < 200 and 60 < y1 < 110 and 240 < x2 < 290 and 150 < y2 < 200
-    assert DlibDetector()(np.full((64, 64, 3), 128, np.uint8)).shape == (0, 5)
+    assert make_detector("dlib")(np.full((64, 64, 3), 128, np.uint8)).shape == (0, 5)

@@ -99,7 +99,7 @@ def test_in_process_scoring_never_imports_ray(tmp_path):
 
 
 def _evaluate_config(argv):
-    from talkingface.cli import parse_overrides
+    from talkingface.commands.common import parse_overrides
     from talkingface.commands.evaluate import build_config
 
     return build_config(parse_overrides(argv))

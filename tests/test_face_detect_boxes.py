@@ -9,7 +9,8 @@ import torch
 
 from talkingface.errors import CheckpointError, ConfigError, NoFaceError
 from talkingface.face import fan as fan_mod
-from talkingface.face import retinaface, s3fd
+from talkingface.face import boxes as face_boxes_mod
+from talkingface.face import dlib_detect, retinaface, s3fd, syncnet_s3fd
 from talkingface.face.nms import nms
 from talkingface.weights.seeded import seeded_state_dict
 
@@ -69,28 +70,28 @@ def test_smoothing_is_the_reference_in_place_forward_window():
     values = np.array([0, 10, 20, 30, 40, 50, 60])
     boxes = np.repeat(values[:, None], 4, axis=1)
     # worked by hand: windows i..i+4, then the last five (already smoothed) boxes, int truncation
-    assert s3fd.smooth_boxes(boxes)[:, 0].tolist() == [20, 30, 40, 44, 46, 48, 47]
+    assert face_boxes_mod.smooth_boxes(boxes)[:, 0].tolist() == [20, 30, 40, 44, 46, 48, 47]
     short = np.repeat(np.array([0, 10, 20])[:, None], 4, axis=1)
-    assert s3fd.smooth_boxes(short)[:, 0].tolist() == [10, 13, 14]  # whole clip as the window
+    assert face_boxes_mod.smooth_boxes(short)[:, 0].tolist() == [10, 13, 14]  # whole clip as the window
 
 
 def test_face_boxes_pads_clip_and_interpolate_gaps(caplog):
     frames = np.zeros((6, 100, 120, 3), np.uint8)
     raw = [(10, 20, 50, 60), None, None, (40, 20, 80, 60), (40, 30, 80, 95), None]
     with caplog.at_level("WARNING"):
-        boxes, missing = s3fd.face_boxes(frames, StubDetector(raw), pads=(5, 20, 0, 0), nosmooth=True)
+        boxes, missing = face_boxes_mod.face_boxes(frames, StubDetector(raw), pads=(5, 20, 0, 0), nosmooth=True)
     assert missing == [1, 2, 5]
     assert "1-2, 5" in caplog.text
     # y1, y2, x1, x2: top pad 5, bottom pad 20 clipped at the height, gaps interpolated / held
     assert boxes.tolist() == [[15, 80, 10, 50], [15, 80, 20, 60], [15, 80, 30, 70], [15, 80, 40, 80],
                               [25, 100, 40, 80], [25, 100, 40, 80]]
-    smoothed, _ = s3fd.face_boxes(frames, StubDetector(raw), pads=(5, 20, 0, 0))
-    assert np.array_equal(smoothed, s3fd.smooth_boxes(boxes))
+    smoothed, _ = face_boxes_mod.face_boxes(frames, StubDetector(raw), pads=(5, 20, 0, 0))
+    assert np.array_equal(smoothed, face_boxes_mod.smooth_boxes(boxes))
 
 
 def test_face_boxes_without_any_face_raises():
     with pytest.raises(NoFaceError, match="no face detected in any of the 3 frame"):
-        s3fd.face_boxes(np.zeros((3, 32, 32, 3), np.uint8), StubDetector([None, None, None]))
+        face_boxes_mod.face_boxes(np.zeros((3, 32, 32, 3), np.uint8), StubDetector([None, None, None]))
 
 
 def test_first_faces_halves_the_batch_on_out_of_memory():
@@ -113,7 +114,7 @@ def test_dlib_box_detector_finds_the_astronaut():
     from skimage import data
 
     image = data.astronaut()
-    det = s3fd.DlibBoxDetector(max_side=256, upsample=1)  # box found at half size, given in frame pixels
+    det = dlib_detect.DlibBoxDetector(max_side=256, upsample=1)  # box found at half size, given in frame pixels
     x1, y1, x2, y2 = det.first_faces(image[None])[0]
     eyes_and_mouth = [(201, 102), (246, 141), (224, 103)]  # from the dlib 68 points of the full frame
     assert all(x1 < x < x2 and y1 < y < y2 for x, y in eyes_and_mouth)
@@ -122,9 +123,9 @@ def test_dlib_box_detector_finds_the_astronaut():
 
 
 def test_evaluator_s3fd_adapter_uses_the_syncnet_layout():
-    from talkingface.evaluation.lse_crop import S3FDDetector
+    from talkingface.evaluation.lse_crop import make_detector
 
-    det = S3FDDetector(weights="seeded", conf_threshold=0.5, scale=1.0)
+    det = make_detector("s3fd", weights="seeded", conf_threshold=0.5, scale=1.0)
     boxes = det(np.full((64, 80, 3), 128, np.uint8))
     assert boxes.ndim == 2 and boxes.shape[1] == 5
     assert np.all(boxes[:, 4] > 0.5) and np.all(np.diff(boxes[:, 4]) <= 0)
@@ -141,18 +142,18 @@ def test_s3fd_loader_round_trip_and_wrong_file(tmp_path):
     det = s3fd.load_s3fd(_save(state, tmp_path / "s3fd.pth"))
     assert det.channel_order == "rgb"
     assert all(torch.equal(det.net.state_dict()[k], v) for k, v in state.items())
-    wrong = _save(seeded_state_dict(s3fd.SyncNetS3FD(), 3), tmp_path / "sfd_face.pth")
+    wrong = _save(seeded_state_dict(syncnet_s3fd.SyncNetS3FD(), 3), tmp_path / "sfd_face.pth")
     with pytest.raises(CheckpointError, match=r"sfd_face\.pth does not fit S3FD: 65 missing key"):
         s3fd.load_s3fd(wrong)
     with pytest.raises(CheckpointError, match=r"does not fit SyncNetS3FD"):
-        s3fd.make_syncnet_detector(tmp_path / "s3fd.pth")
-    net = s3fd.make_syncnet_detector(wrong).net
-    assert torch.equal(net.vgg[0].weight, seeded_state_dict(s3fd.SyncNetS3FD(), 3)["vgg.0.weight"])
+        syncnet_s3fd.make_syncnet_detector(tmp_path / "s3fd.pth")
+    net = syncnet_s3fd.make_syncnet_detector(wrong).net
+    assert torch.equal(net.vgg[0].weight, seeded_state_dict(syncnet_s3fd.SyncNetS3FD(), 3)["vgg.0.weight"])
 
 
 def test_missing_files_give_the_checkpoint_manager_message(tmp_path):
     for load, filename, name in ((s3fd.load_s3fd, "s3fd-619a316812.pth", "s3fd"),
-                                 (s3fd.make_syncnet_detector, "sfd_face.pth", "syncnet_s3fd"),
+                                 (syncnet_s3fd.make_syncnet_detector, "sfd_face.pth", "syncnet_s3fd"),
                                  (retinaface.load_retinaface, "RetinaFace-R50.pth", "retinaface"),
                                  (fan_mod.load_fan, "2DFAN4-cd938726ad.zip", "fan")):
         with pytest.raises(CheckpointError) as info:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from talkingface.face import fan as fan_mod
-from talkingface.face import retinaface, s3fd
+from talkingface.face import retinaface, s3fd, syncnet_s3fd
 from talkingface.face.landmarks import FANLandmarks
 from talkingface.weights.seeded import fill_seeded_, seeded_input
 
@@ -98,16 +98,16 @@ def test_s3fd_face_alignment_detections_match_reference(s3fd_net):
 # ------------------------------------------------------------------ S3FD (syncnet_python layout)
 def test_syncnet_s3fd_keys_detect_and_detect_faces():
     ref = fixture("SyncNetS3FD")
-    net = fill_seeded_(s3fd.SyncNetS3FD(), 0).eval()
+    net = fill_seeded_(syncnet_s3fd.SyncNetS3FD(), 0).eval()
     assert_keys(net, "SyncNetS3FD")
     x = torch.from_numpy(seeded_input("s3fd_x", (1, 3, 128, 128), 0, low=-128.0, high=128.0))
     with torch.inference_mode():
         loc, conf, sizes = net(x)
-        out = s3fd.syncnet_detect(loc, conf, s3fd.syncnet_priors((128, 128), sizes))
+        out = syncnet_s3fd.syncnet_detect(loc, conf, syncnet_s3fd.syncnet_priors((128, 128), sizes))
     assert out.shape == ref["detect"].shape
     assert int((ref["detect"][0, 1, :, 0] > 0).sum()) == int((out[0, 1, :, 0] > 0).sum()) > 100
     assert max_diff(out, ref["detect"]) <= TOL
-    faces = s3fd.SyncNetS3FDDetector(net).detect_faces(ref["image"], conf_th=0.5, scales=[0.5, 1.0])
+    faces = syncnet_s3fd.SyncNetS3FDDetector(net).detect_faces(ref["image"], conf_th=0.5, scales=[0.5, 1.0])
     assert faces.shape == ref["faces"].shape and len(faces) > 10
     assert max_diff(faces, ref["faces"]) <= TOL
 

@@ -15,7 +15,7 @@ def astronaut():
 
 @pytest.fixture(scope="module")
 def detector():
-    from talkingface.models.video_retalking.face_parts import DlibFivePointDetector
+    from talkingface.face.dlib_detect import DlibFivePointDetector
 
     return DlibFivePointDetector()
 

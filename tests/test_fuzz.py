@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from talkingface.cli import parse_overrides
+from talkingface.commands.common import parse_overrides
 from talkingface.config import load_config
 from talkingface.config.schema import KEYS
 from talkingface.errors import ConfigError, InputMediaError

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from talkingface.config import load_config
-from talkingface.face import gfpgan, load_net, parsing, s3fd
+from talkingface.face import boxes as face_boxes_mod
+from talkingface.face import dlib_detect, gfpgan, load_net, parsing, s3fd
 from talkingface.media import load_audio, read_video, write_video, write_wav
 from talkingface.models.video_retalking.options import REFERENCE_PRESET, PipelineOptions
 from talkingface.weights.policy import choose_weights
@@ -53,7 +54,7 @@ def test_stand_ins_replace_only_what_they_name_and_say_so(frames, caplog):
     from talkingface.weights.manifest import checkpoint_path
     from talkingface.face.landmark_parsing import LandmarkParser
     from talkingface.face.landmarks import DlibLandmarks
-    from talkingface.models.video_retalking.face_parts import DlibFivePointDetector
+    from talkingface.face.dlib_detect import DlibFivePointDetector
     from talkingface.models.video_retalking.stand_ins import SeededStandIns
 
     predictor = checkpoint_path("dlib_landmarks")
@@ -66,7 +67,7 @@ def test_stand_ins_replace_only_what_they_name_and_say_so(frames, caplog):
         points = stand_ins.five_points(lambda im: (np.zeros((0, 5)), np.zeros((0, 5, 2))), "RetinaFace")
         labels = stand_ins.parser(lambda im: np.zeros(im.shape[:2], np.int64))(frames[0])
     assert [len(b) for b in boxes] == [1, 1]
-    assert np.allclose(boxes[0], s3fd.DlibBoxDetector().detect(frames[0]))
+    assert np.allclose(boxes[0], dlib_detect.DlibBoxDetector().detect(frames[0]))
     assert np.array_equal(points(frames[0])[1], DlibFivePointDetector(predictor)(frames[0])[1])
     assert np.array_equal(labels, LandmarkParser(DlibLandmarks(predictor))(frames[0]))
     assert stand_ins.counts["boxes"] == 1 and stand_ins.counts["parsing"] == 1
@@ -91,7 +92,7 @@ def test_real_seeded_s3fd_boxes_reach_the_pipeline(tmp_path, frames):
     boxes = pipe.face_boxes_stage(state)
     net = load_net(s3fd.S3FD(), name="s3fd", weights="seeded")
     detector = s3fd.S3FDDetector(net, "cpu", channel_order="rgb")  # the L-Net box path: the net sees RGB
-    expected, _ = s3fd.face_boxes(frames, detector, pads=(0, 20, 0, 0))
+    expected, _ = face_boxes_mod.face_boxes(frames, detector, pads=(0, 20, 0, 0))
     assert np.array_equal(boxes, expected)
     stand_in = _pipeline(tmp_path, **CHEAP).face_boxes_stage(state)
     assert not np.array_equal(boxes, stand_in)  # dlib's boxes differ from the random ones

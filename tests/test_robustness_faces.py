@@ -23,8 +23,10 @@ from skimage import data
 from talkingface.errors import ConfigError, NoFaceError
 from talkingface.face import select
 from talkingface.face.croper import Croper
-from talkingface.face.landmarks import DlibLandmarks, dlib_detect
-from talkingface.face.s3fd import DlibBoxDetector, S3FDDetector, face_boxes
+from talkingface.face.boxes import face_boxes
+from talkingface.face.dlib_detect import DlibBoxDetector, dlib_detect
+from talkingface.face.landmarks import DlibLandmarks
+from talkingface.face.s3fd import S3FDDetector
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = data.astronaut()[40:260, 120:330]  # the astronaut's head and hair, 210 px wide

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from talkingface.cli import command_parser, items_exit_code, parse_overrides, rename_deprecated, start_command
-from talkingface.config import load_config
+from talkingface.commands.common import (command_config, command_parser, items_exit_code, parse_overrides,
+                                         rename_deprecated, start_command)
 from talkingface.errors import ConfigError, DatasetError
 from talkingface.runtime import configure_threads
 from talkingface.logs import log_to_file
@@ -47,9 +47,7 @@ def build_config(overrides: dict[str, Any]) -> Any:
     Without ``--dataset`` no dataset's config is read: scoring arbitrary videos uses the
     reference tools' settings (config/evaluation.yaml), not those of the bundled sample set.
     """
-    overrides = dict(overrides)
-    dataset = overrides.pop("dataset", None)
-    return load_config(None, dataset, overrides.get("config_files") or (), overrides, with_dataset=dataset is not None)
+    return command_config(overrides, with_dataset=overrides.get("dataset") is not None)
 
 
 def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace) -> int:
@@ -81,8 +79,7 @@ def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace)
                                "before pairing)", hint="give a folder made by run_talkingface.py "
                                                       "(saved/<model>-<dataset>-<time>), or --generated=<videos> "
                                                       "to score files into a new result folder")
-    files = [str(config_file), *(overrides.pop("config_files", None) or ())]
-    config = load_config(None, None, files, overrides, with_dataset=False)
+    config = command_config(overrides, with_dataset=False, first_files=[str(config_file)])
     start_command(config)
     from talkingface.run import preflight as check
 

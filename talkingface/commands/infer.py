@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from talkingface.cli import command_parser, parse_overrides, start_command
-from talkingface.config import load_config
+from talkingface.commands.common import command_config, command_parser, parse_overrides, start_command
 from talkingface.errors import ConfigError, NoFaceError
 from talkingface.runtime import configure_threads
 
@@ -59,8 +58,7 @@ def infer_config(rest: list[str]) -> Any:
     if "dataset" in overrides:
         raise ConfigError("infer takes no dataset: it re-dubs the one clip given by --face",
                           hint="drop --dataset (`python run_talkingface.py -d ...` runs a dataset)")
-    config = load_config(overrides.pop("model", "video_retalking"), None, overrides.get("config_files") or (),
-                         overrides, with_dataset=False)
+    config = command_config(overrides, with_dataset=False)
     if config["model"] != "video_retalking":
         raise ConfigError(f"infer runs the video_retalking pipeline, not {config['model']!r}",
                           hint="drop --model, or use `python run_talkingface.py -m identity` for the baseline")

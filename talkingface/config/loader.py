@@ -150,6 +150,11 @@ def _merge(config: Config, layer: Mapping[str, Any], where: str) -> None:
         config.origin[name] = where
 
 
+def config_file_list(value: Any) -> list[str]:
+    """``--config_files``: ``a.yaml,b.yaml`` or a list, as the list of files; the one parser of that option."""
+    return coerce(KEYS["config_files"], [] if value is None else value, "command line")
+
+
 def load_config(model: str | None = None, dataset: str | None = None,
                 config_files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None,
                 config_dir: Path = CONFIG_DIR, *, with_dataset: bool = True) -> Config:
@@ -173,7 +178,7 @@ def load_config(model: str | None = None, dataset: str | None = None,
         path = config_dir / sub / f"{name}.yaml"
         if path.is_file():
             _merge(config, read_yaml(path), f"{sub}/{name}.yaml")
-    files = list(config_files) or coerce(KEYS["config_files"], overrides.get("config_files") or [], "command line")
+    files = list(config_files) or config_file_list(overrides.get("config_files"))
     for path in files:
         _merge(config, read_yaml(path), str(path))
     _merge(config, overrides, "command line")

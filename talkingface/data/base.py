@@ -5,13 +5,13 @@ for all of them and is written to the run folder so a run can be reproduced.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from talkingface.atomic import safe_file_name
 from talkingface.errors import DatasetError
 
 
@@ -45,7 +45,7 @@ class Pair:
 
 def safe_id(text: str) -> str:
     """A clip id usable as a file name (LRS2 ids contain '/')."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "clip"
+    return safe_file_name(text, strip=True)
 
 
 def derangement(n: int, seed: int) -> np.ndarray:

@@ -13,7 +13,6 @@ the numbers (file + sha256, or seeded).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from talkingface.atomic import safe_file_name
 from talkingface.errors import TalkingFaceError
 from talkingface.evaluation.base import EvalContext, EvalItem, Metric
 from talkingface.registry import get as registry_get
@@ -58,7 +58,7 @@ def build_metrics(names: Sequence[str], config: Mapping[str, Any] | None = None,
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "clip"
+    return safe_file_name(name, 120)
 
 
 @dataclass

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkingface.weights.seeded import SEEDED_PROTOCOL, load_strict, seeded_state_dict, torch_load
+from talkingface.weights.seeded import load_metric_net, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -214,19 +213,5 @@ class FIDInceptionV3(nn.Module):
 def load_inception(path: str | Path | None = None, *, weights: str = "official", seed: int = 0,
                    root: str | Path | None = None, device: str | torch.device = "cpu") -> FIDInceptionV3:
     """The FID Inception in eval mode, official file (strict) or ``seeded-v1``; carries ``weights_info``."""
-    net = FIDInceptionV3()
-    if weights == "seeded":
-        load_strict(net, seeded_state_dict(net, seed), source=f"{SEEDED_PROTOCOL}(seed={seed})")
-        net.weights_info = {"weights": "seeded", "protocol": SEEDED_PROTOCOL, "seed": seed}
-    else:
-        from talkingface.weights.manifest import checkpoint_path, sha256_of
-
-        path = Path(path) if path is not None else checkpoint_path("inception", root)
-        state: Any = torch_load(path, weights_only=True)
-        state = dict(state)
-        for key, value in net.state_dict().items():  # files saved before torch 0.4.1 lack these counters
-            if key.endswith("num_batches_tracked") and key not in state:
-                state[key] = torch.zeros_like(value)
-        load_strict(net, state, source=path)
-        net.weights_info = {"weights": "official", "file": str(path), "sha256": sha256_of(path)}
-    return net.eval().to(device)
+    return load_metric_net(FIDInceptionV3(), name="inception", path=path, weights=weights, seed=seed, root=root,
+                           device=device, read=lambda file: torch_load(file, weights_only=True))

@@ -57,7 +57,7 @@ class FaceTrack:
 
     def __post_init__(self) -> None:
         if self.centre_x is None:
-            self.half_size, self.centre_x, self.centre_y = smooth_boxes(self.boxes)
+            self.half_size, self.centre_x, self.centre_y = track_geometry(self.boxes)
 
     @property
     def start(self) -> int:
@@ -233,8 +233,11 @@ def face_tracks(frames_rgb: np.ndarray | None, detector: Detector | None = None,
 
 # ----------------------------------------------------------------------------- crop
 
-def smooth_boxes(boxes: np.ndarray, kernel: int = 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def track_geometry(boxes: np.ndarray, kernel: int = 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Half size, centre x, centre y, each median-filtered (zero-padded ends, as scipy's medfilt).
+
+    run_pipeline.crop_video's rule; not the L-Net's :func:`talkingface.face.boxes.smooth_boxes`
+    (a forward mean of the corners), which would change every LSE crop.
 
     The kernel shrinks to the track length for tracks shorter than it (LSE tracks are
     longer than 100 frames, so this only matters for FID / PSNR / SSIM crops): with more
@@ -301,73 +304,25 @@ def track_crops(frames_rgb: np.ndarray, track: FaceTrack, size: int = CROP_SIZE,
 
 # ----------------------------------------------------------------------------- detectors
 
-class DlibDetector:
-    """dlib's HOG frontal face detector (weights ship with dlib: works offline).
+def make_detector(name: str, device: str = "cpu", *, path=None, weights: str = "official", seed: int = 0,
+                  conf_threshold: float = 0.9, scale: float = 0.25) -> Detector:
+    """The ``lse_detector`` at the reference tools' settings, as a ``frame -> (K, 5)`` callable.
 
-    Frames are shrunk so the longer side is at most ``max_side`` px (HOG cost
-    grows with pixels; faces under ~80 px at that scale are missed).
+    ``s3fd``: syncnet_python's S3FD (``sfd_face.pth``), conf ``conf_threshold`` at
+    ``scale`` (run_pipeline's ``facedet_scale``), NMS 0.1 inside the detector.
+    ``dlib``: dlib's HOG detector on frames shrunk to at most 640 px, one pass
+    without upsampling, boxes not clipped (the rule of the reference fixtures,
+    tests/fixtures/eval_reference). Both come from :mod:`talkingface.face`.
     """
-
-    name = "dlib"
-
-    def __init__(self, max_side: int = 640, upsample: int = 0) -> None:
-        import dlib
-
-        self._detector = dlib.get_frontal_face_detector()
-        self.max_side = max_side
-        self.upsample = upsample
-
-    def __call__(self, frame_rgb: np.ndarray) -> np.ndarray:
-        h, w = frame_rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        image = frame_rgb if scale == 1.0 else cv2.resize(frame_rgb, (round(w * scale), round(h * scale)),
-                                                          interpolation=cv2.INTER_AREA)
-        rects, scores, _ = self._detector.run(np.ascontiguousarray(image), self.upsample, 0.0)
-        if not len(rects):
-            return np.zeros((0, 5))
-        boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1, s] for r, s in zip(rects, scores)],
-                         dtype=np.float64)
-        boxes[:, :4] /= scale
-        return boxes
-
-
-class S3FDDetector:
-    """The S3FD of syncnet_python (``sfd_face.pth``) at the reference's settings.
-
-    conf 0.9 at scale 0.25 (run_pipeline's ``facedet_scale``), NMS 0.1 inside
-    the detector. The network lives in :mod:`talkingface.face.s3fd`, which is
-    expected to provide ``make_syncnet_detector(path, *, weights, seed, device)``
-    returning an object with ``detect_faces(image_rgb, conf_th, scales) -> (K, 5)``
-    (the reference ``S3FD.detect_faces`` contract: RGB uint8 in, x1 y1 x2 y2 score
-    in frame pixels out).
-    """
-
-    name = "s3fd"
-
-    def __init__(self, device: str = "cpu", *, path=None, weights: str = "official", seed: int = 0,
-                 conf_threshold: float = 0.9, scale: float = 0.25) -> None:
-        from talkingface.errors import ConfigError
-
-        try:
-            from talkingface.face import s3fd as s3fd_module
-            factory = s3fd_module.make_syncnet_detector
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"lse_detector=s3fd is not available in this installation ({exc})",
-                              hint="use --lse_detector=dlib (works offline)") from None
-        self._impl = factory(path, weights=weights, seed=seed, device=device)
-        self.conf_threshold = conf_threshold
-        self.scale = scale
-
-    def __call__(self, frame_rgb: np.ndarray) -> np.ndarray:
-        return np.asarray(self._impl.detect_faces(frame_rgb, conf_th=self.conf_threshold, scales=[self.scale]),
-                          dtype=np.float64).reshape(-1, 5)
-
-
-def make_detector(name: str, device: str = "cpu", **kwargs) -> Detector:
     if name == "dlib":
-        return DlibDetector()
+        from talkingface.face.dlib_detect import DlibBoxDetector
+
+        return DlibBoxDetector(max_side=640, upsample=0, max_upsample=0, clip=False)
     if name == "s3fd":
-        return S3FDDetector(device, **kwargs)
+        from talkingface.face.syncnet_s3fd import make_syncnet_detector
+
+        return make_syncnet_detector(path, weights=weights, seed=seed, device=device,
+                                     conf_threshold=conf_threshold, scales=(scale,))
     from talkingface.errors import ConfigError
 
     raise ConfigError(f"unknown lse_detector {name!r}", hint="use s3fd or dlib")

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from talkingface.errors import CheckpointError
-from talkingface.weights.seeded import SEEDED_PROTOCOL, load_strict, seeded_state_dict, torch_load
+from talkingface.weights.seeded import load_metric_net, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +98,6 @@ class SyncNet(nn.Module):
         return self.forward_aud(mfcc), self.forward_lip(frames)
 
 
-def _complete_batchnorm_counters(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Add ``num_batches_tracked`` where a pre-0.4 file lacks it.
-
-    ``syncnet_v2.model`` predates that buffer; PyTorch itself fills it in when
-    loading such files (it is unused in eval mode). Every real weight is still
-    checked strictly.
-    """
-    state = dict(state)
-    for key, value in module.state_dict().items():
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.zeros_like(value)
-    return state
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a SyncNet file (a state dict, possibly wrapped or DataParallel-prefixed)."""
     path = Path(path)
@@ -140,18 +126,8 @@ def load_syncnet(path: str | Path | None = None, *, weights: str = "official", s
     The returned module carries ``weights_info`` (file + sha256, or the seeded protocol)
     for the results files.
     """
-    net = SyncNet()
-    if weights == "seeded":
-        load_strict(net, seeded_state_dict(net, seed), source=f"{SEEDED_PROTOCOL}(seed={seed})")
-        net.weights_info = {"weights": "seeded", "protocol": SEEDED_PROTOCOL, "seed": seed}
-    else:
-        from talkingface.weights.manifest import checkpoint_path, sha256_of
-
-        path = Path(path) if path is not None else checkpoint_path("syncnet", root)
-        state = _complete_batchnorm_counters(net, read_state_dict(path))
-        load_strict(net, state, source=path)
-        net.weights_info = {"weights": "official", "file": str(path), "sha256": sha256_of(path)}
-    return net.eval().to(device)
+    return load_metric_net(SyncNet(), name="syncnet", path=path, weights=weights, seed=seed, root=root,
+                           device=device, read=read_state_dict)
 
 
 def to_int16_scale(audio: np.ndarray) -> np.ndarray:

@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def _ffhq_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre ``c`` and half-axes ``x``, ``y`` of the FFHQ oriented square (NVlabs/ffhq-dataset)."""
+    """Centre ``c`` and half-axes ``x``, ``y`` of the FFHQ oriented square (NVlabs/ffhq-dataset).
+
+    The one copy of this geometry: the clip crop (:func:`crop_geometry`) and the
+    pipeline's per-frame quads (:func:`ffhq_quad`) both use it.
+    """
     lm = np.asarray(lm, np.float64)
     eye_left, eye_right = lm[36:42].mean(0), lm[42:48].mean(0)
     eye_avg = (eye_left + eye_right) * 0.5
@@ -49,7 +53,10 @@ def _ffhq_frame(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def ffhq_quad(lm: np.ndarray) -> np.ndarray:
     """(4, 2) FFHQ quad (top-left, bottom-left, bottom-right, top-right) from 68 landmarks."""
-    c, x, y = _ffhq_frame(lm)
+    return _corners(*_ffhq_frame(lm))
+
+
+def _corners(c: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
 
 
@@ -61,7 +68,7 @@ def crop_geometry(lm: np.ndarray, frame_size: tuple[int, int]) -> tuple[np.ndarr
     """
     height, width = frame_size
     c, x, y = _ffhq_frame(lm)
-    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+    quad = _corners(c, x, y)
     qsize = np.hypot(*x) * 2
     border = max(int(np.rint(qsize * 0.1)), 3)
     crop = (int(np.floor(quad[:, 0].min())), int(np.floor(quad[:, 1].min())),
@@ -90,7 +97,7 @@ class Croper:
 
     ``upsample``: 2x upsamplings of the first detection try (the reference's 1);
     ``max_upsample``: retried up to this when nothing is found (within
-    :data:`~talkingface.face.landmarks.MAX_UPSAMPLED_PIXELS`); ``select``: which
+    :data:`~talkingface.face.dlib_detect.MAX_UPSAMPLED_PIXELS`); ``select``: which
     face among several (``face_select``; None = best-scoring).
     """
 
@@ -99,12 +106,12 @@ class Croper:
         import dlib
 
         from talkingface.weights.manifest import checkpoint_path
-        from talkingface.face.landmarks import _shape_predictor
+        from talkingface.face.dlib_detect import load_shape_predictor
         from talkingface.face.select import parse_rule
 
         path = Path(predictor_path) if predictor_path is not None else checkpoint_path("dlib_landmarks", root)
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = _shape_predictor(path)
+        self.predictor = load_shape_predictor(path)
         self.upsample = upsample
         self.max_upsample = max_upsample
         self.size = size
@@ -112,7 +119,7 @@ class Croper:
 
     def face(self, image: np.ndarray) -> np.ndarray | None:
         """``x1, y1, x2, y2, score`` of the face ``select`` picks in one RGB image, or None."""
-        from talkingface.face.landmarks import dlib_detect
+        from talkingface.face.dlib_detect import dlib_detect
         from talkingface.face.select import pick
 
         dets = dlib_detect(self.detector, image, self.upsample, self.max_upsample)
@@ -121,7 +128,7 @@ class Croper:
 
     def landmarks(self, image: np.ndarray) -> np.ndarray | None:
         """68 dlib points (int-valued float64) of the selected face, or None."""
-        from talkingface.face.landmarks import dlib_rect, predict_points
+        from talkingface.face.dlib_detect import dlib_rect, predict_points
 
         image = np.ascontiguousarray(image)
         found = self.face(image)

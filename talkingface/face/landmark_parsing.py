@@ -66,7 +66,7 @@ class LandmarkParser:
         self.landmarks = landmarks  # a DlibLandmarks (its detector and predictor are reused)
 
     def points(self, image: np.ndarray) -> np.ndarray:
-        from talkingface.face.landmarks import dlib_rect, predict_points
+        from talkingface.face.dlib_detect import dlib_rect, predict_points
 
         image = np.ascontiguousarray(image)
         found = self.landmarks.points(image)

@@ -16,48 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talkingface.face.dlib_detect import dlib_detect, dlib_rect, load_shape_predictor, predict_points
+
 log = logging.getLogger(__name__)
 
 NUM_POINTS = 68
-#: dlib retries with more upsampling only while the upsampled image stays below this many pixels
-MAX_UPSAMPLED_PIXELS = 2048 * 2048
-
-
-def dlib_detect(detector, image: np.ndarray, upsample: int = 0, max_upsample: int | None = None) -> np.ndarray:
-    """dlib HOG faces of one RGB image: (K, 5) ``x1, y1, x2, y2, score`` (exclusive right/bottom), best first.
-
-    Tries ``upsample`` (times 2x) first; when that finds nothing, one more 2x at a
-    time up to ``max_upsample`` (small faces: the HOG window is 80 px, so a
-    40 px face needs one upsampling, a 20 px face two), skipping levels whose
-    upsampled image would exceed :data:`MAX_UPSAMPLED_PIXELS`.
-    """
-    image = np.ascontiguousarray(image)
-    height, width = image.shape[:2]
-    top = upsample if max_upsample is None else max(upsample, max_upsample)
-    for level in range(upsample, top + 1):
-        if level > upsample and height * width * 4 ** level > MAX_UPSAMPLED_PIXELS:
-            break
-        rects, scores, _ = detector.run(image, level, 0.0)
-        if len(rects):
-            return np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1, score]
-                             for r, score in zip(rects, scores)], np.float64)
-    return np.zeros((0, 5), np.float64)
-
-
-def dlib_rect(box: np.ndarray):
-    """``x1, y1, x2, y2`` (exclusive) -> the ``dlib.rectangle`` it came from."""
-    import dlib
-
-    x1, y1, x2, y2 = (int(round(v)) for v in box[:4])
-    return dlib.rectangle(x1, y1, x2 - 1, y2 - 1)
-
-
-def predict_points(predictor, image: np.ndarray, rect, dtype=np.float32) -> np.ndarray:
-    """dlib's 68 (x, y) points of the face in ``rect`` (a ``dlib.rectangle``) as an array."""
-    shape = predictor(image, rect)
-    return np.array([[p.x, p.y] for p in shape.parts()], dtype)
-
-
 GAP_RULES = ("previous", "nearest")
 
 
@@ -120,7 +83,7 @@ class DlibLandmarks:
 
         path = Path(predictor_path) if predictor_path is not None else checkpoint_path("dlib_landmarks", root)
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = _shape_predictor(path)
+        self.predictor = load_shape_predictor(path)
         self.select = parse_rule(select)
         self.gaps = gaps
 
@@ -138,22 +101,6 @@ class DlibLandmarks:
         lm, missing = fill_missing([self.points(img) for img in images], self.gaps)
         _report("dlib", missing, len(images))
         return lm, missing
-
-
-def _shape_predictor(path: Path):
-    import dlib
-
-    from talkingface.errors import CheckpointError
-
-    if not path.is_file():
-        raise CheckpointError(f"dlib shape predictor not found: {path}",
-                              hint="run `python -m talkingface checkpoints download dlib_landmarks` "
-                                   "(or pip install face-recognition-models)")
-    try:
-        return dlib.shape_predictor(str(path))
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path} is not a dlib shape predictor: {exc}",
-                              hint="re-download shape_predictor_68_face_landmarks.dat") from None
 
 
 class FANLandmarks:
@@ -213,8 +160,8 @@ def make_landmarks(kind: str = "fan", *, weights: str = "official", seed: int = 
         return DlibLandmarks(root=root, select=select)
     if kind == "fan":
         from talkingface.face.fan import load_fan
-        from talkingface.face.s3fd import S3FDDetector, S3FD
         from talkingface.face import load_net
+        from talkingface.face.s3fd import S3FD, S3FDDetector
 
         s3fd_net = load_net(S3FD(), name="s3fd", weights=weights, seed=seed, device=device, root=root)
         detector = S3FDDetector(s3fd_net, device, channel_order="bgr", decode_dtype=torch.float64)

@@ -6,7 +6,7 @@ under a soft mask; pixels away from the faces are left exactly as they were.
 
 ``detector(img_rgb) -> (boxes (K,5) [x1,y1,x2,y2,score], landmarks5 (K,5,2))``
 with the 5 points ordered left eye, right eye, nose, left and right mouth corner
-(RetinaFace / :class:`~talkingface.models.video_retalking.face_parts.DlibFivePointDetector`).
+(RetinaFace / :class:`~talkingface.face.dlib_detect.DlibFivePointDetector`).
 
 Images are RGB uint8 (the references work on BGR; every step here is
 per-channel, so only the border colour of GFPGAN's warp needed reordering).

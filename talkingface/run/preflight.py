@@ -86,17 +86,22 @@ def _try_write(folder: Path, what: str, flag: str) -> None:
     os.unlink(name)
 
 
+def _check_creatable(path: Path, under: Path, flag: str) -> None:
+    """``path`` can be created below ``under``: its nearest existing ancestor is a writable folder."""
+    base = _nearest_existing(under)
+    if not base.is_dir():
+        raise OutputError(f"--{flag} {path}: {base} is a file, so the folder cannot be created",
+                          hint=f"give --{flag} a path under a folder")
+    _try_write(base, str(path), flag)
+
+
 def check_output_dir(path: str | Path, flag: str) -> Path:
     """A folder the command will create or fill: not a file, and writable (nothing is created)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"--{flag} {path}: is a file, not a folder",
                           hint=f"give --{flag} a folder (it is created when missing)")
-    base = _nearest_existing(path)
-    if not base.is_dir():
-        raise OutputError(f"--{flag} {path}: {base} is a file, so the folder cannot be created",
-                          hint=f"give --{flag} a path under a folder")
-    _try_write(base, str(path), flag)
+    _check_creatable(path, path, flag)
     return path
 
 
@@ -110,11 +115,7 @@ def check_output_file(path: str | Path, flag: str, suffixes: Iterable[str] = (".
     if suffixes and path.suffix.lower() not in suffixes:
         raise OutputError(f"--{flag} {path}: unsupported file type {path.suffix or '(none)'!r}",
                           hint=f"end the name with {' or '.join(suffixes)}")
-    base = _nearest_existing(path.parent)
-    if not base.is_dir():
-        raise OutputError(f"--{flag} {path}: {base} is a file, so the folder cannot be created",
-                          hint=f"give --{flag} a path under a folder")
-    _try_write(base, str(path), flag)
+    _check_creatable(path, path.parent, flag)
     return path
 
 

@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from talkingface.atomic import safe_file_name
 from talkingface.config import Config
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ class ScoreStore:
         self.root = Path(os.path.abspath(os.fspath(root)))
 
     def _base(self, clip: str, metric: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", clip)[:150] or "clip"
+        safe = safe_file_name(clip, 150)
         if safe != clip:  # keep names that differ only in odd characters apart
             safe += "-" + hashlib.sha1(clip.encode()).hexdigest()[:8]
         return self.root / f"{safe}.{metric}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +178,34 @@ def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[st
     """Drop ``prefix`` (e.g. ``module.`` from DataParallel) from every key that has it."""
     return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
 
+
+def complete_batchnorm_counters(module: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add ``num_batches_tracked`` where a pre-0.4 file lacks it.
+
+    ``syncnet_v2.model`` and the FID Inception file predate that buffer; PyTorch
+    itself fills it in when loading such files (it is unused in eval mode). Every
+    real weight is still checked strictly.
+    """
+    state = dict(state)
+    for key, value in module.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    return state
+
+
+def load_metric_net(net: nn.Module, *, name: str, path: str | Path | None, weights: str, seed: int,
+                    root: str | Path | None, device: str | torch.device,
+                    read: Callable[[Path], Mapping[str, torch.Tensor]]) -> nn.Module:
+    """A metric network in eval mode: the official file (strict; ``path`` or the manifest's ``name``) or
+    ``seeded-v1``. It carries ``weights_info`` (file + sha256, or the seeded protocol), which the
+    results files report so every number says which weights made it."""
+    if weights == "seeded":
+        load_strict(net, seeded_state_dict(net, seed), source=f"{SEEDED_PROTOCOL}(seed={seed})")
+        net.weights_info = {"weights": "seeded", "protocol": SEEDED_PROTOCOL, "seed": seed}
+    else:
+        from talkingface.weights.manifest import checkpoint_path, sha256_of
+
+        path = Path(path) if path is not None else checkpoint_path(name, root)
+        load_strict(net, complete_batchnorm_counters(net, read(path)), source=path)
+        net.weights_info = {"weights": "official", "file": str(path), "sha256": sha256_of(path)}
+    return net.eval().to(device)

@@ -1,30 +1,13 @@
-"""FFHQ-style oriented quads from 68 landmarks, crop by quad and paste back.
+"""Crop by an FFHQ-style oriented quad and paste back.
 
-The reference does this with PIL QUAD / PERSPECTIVE transforms; here it is one
-homography per frame with OpenCV (same geometry, no PIL round trips).
+The quads come from :func:`talkingface.face.croper.ffhq_quad`. The reference
+does this with PIL QUAD / PERSPECTIVE transforms; here it is one homography per
+frame with OpenCV (same geometry, no PIL round trips).
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-
-def quad_from_landmarks(lm: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """(4, 2) quad (top-left, bottom-left, bottom-right, top-right) around eyes and mouth."""
-    lm = np.asarray(lm, dtype=np.float64)
-    eye_left = lm[36:42].mean(axis=0)
-    eye_right = lm[42:48].mean(axis=0)
-    eye_avg = (eye_left + eye_right) * 0.5
-    eye_to_eye = eye_right - eye_left
-    mouth_avg = (lm[48] + lm[54]) * 0.5
-    eye_to_mouth = mouth_avg - eye_avg
-    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
-    x /= np.hypot(*x)
-    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    x *= scale
-    y = np.flipud(x) * [-1, 1]
-    c = eye_avg + eye_to_mouth * 0.1
-    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
 
 
 def _square(size: int) -> np.ndarray:

@@ -25,18 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from talkingface.weights.manifest import sha256_of
+
 log = logging.getLogger(__name__)
 
 #: arrays at least this large are memory-mapped when loaded from the cache
 MMAP_BYTES = 16 << 20
 
 
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def file_digest(path: str | Path) -> str:
+    """The stage-cache key of an input file: its sha256, by the checkpoint manifest's one hash function."""
+    return sha256_of(Path(path))
 
 
 def _digest(parts: Any) -> str:

@@ -19,7 +19,6 @@ Seeded runs route the detectors and the parser through
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -27,42 +26,6 @@ import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
-
-
-def five_points(lm68: np.ndarray) -> np.ndarray:
-    """Eye centres, nose tip, mouth corners from 68 points (the usual 68 -> 5 reduction)."""
-    lm68 = np.asarray(lm68, np.float32)
-    return np.stack([lm68[36:42].mean(0), lm68[42:48].mean(0), lm68[30], lm68[48], lm68[54]])
-
-
-class DlibFivePointDetector:
-    """``image -> (boxes (K,5), landmarks5 (K,5,2))`` from dlib, largest face first.
-
-    The seeded-run stand-in for RetinaFace (dlib's weights ship with a package,
-    so this works offline with real detections).
-    """
-
-    def __init__(self, predictor_path: str | Path | None = None) -> None:
-        import dlib
-
-        from talkingface.weights.manifest import checkpoint_path
-
-        self.detector = dlib.get_frontal_face_detector()
-        path = predictor_path if predictor_path is not None else checkpoint_path("dlib_landmarks")
-        self.predictor = dlib.shape_predictor(str(path))
-
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from talkingface.face.landmarks import predict_points
-
-        rects = sorted(self.detector(image, 0), key=lambda r: -r.width() * r.height())
-        boxes, points = [], []
-        for rect in rects:
-            lm = predict_points(self.predictor, image, rect)
-            boxes.append([rect.left(), rect.top(), rect.right(), rect.bottom(), 1.0])
-            points.append(five_points(lm))
-        if not boxes:
-            return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
-        return np.asarray(boxes, np.float32), np.stack(points)
 
 
 def expand_box(box: tuple[int, int, int, int], shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
@@ -121,7 +84,7 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     ``files`` (:class:`CheckpointFiles`) gives every path; with ``mode="seeded"``
     the detectors and the parser go through the seeded stand-ins.
     """
-    from talkingface.face import croper, landmarks, load_net, parsing, recon3d, restore, s3fd
+    from talkingface.face import boxes, croper, dlib_detect, landmarks, load_net, parsing, recon3d, restore, s3fd
     from talkingface.face.fan import load_fan
     from talkingface.face.gfpgan import load_gfpgan
     from talkingface.face.gpen import load_gpen
@@ -160,7 +123,7 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     if options.face_detector == "s3fd":
         box_detector = with_stand_in_boxes(s3fd.S3FDDetector(s3fd_net, device, channel_order="rgb", select=person))
     else:
-        box_detector = s3fd.DlibBoxDetector(select=person)
+        box_detector = dlib_detect.DlibBoxDetector(select=person)
 
     parse_net = parsing.load_parsenet(files.path("parsenet"), weights=mode, seed=seed, device=device)
 
@@ -224,7 +187,7 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
         return gpen.process(image, image, face_enhance=True, poisson_blending=False) if gpen is not None else image
 
     def face_boxes(frames: np.ndarray, pads: Any, nosmooth: bool, anchor: Any = None) -> tuple[np.ndarray, list[int]]:
-        return s3fd.face_boxes(frames, box_detector, pads=tuple(pads), nosmooth=nosmooth,
+        return boxes.face_boxes(frames, box_detector, pads=tuple(pads), nosmooth=nosmooth,
                                batch_size=options.face_det_batch_size, anchor=anchor)
 
     def restore_frame(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

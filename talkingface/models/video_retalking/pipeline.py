@@ -39,7 +39,8 @@ from tqdm import tqdm
 
 from talkingface.errors import ConfigError
 from talkingface.models.video_retalking import semantic
-from talkingface.models.video_retalking.align import crop_by_quad, paste_by_quad, quad_from_landmarks
+from talkingface.face.croper import ffhq_quad
+from talkingface.models.video_retalking.align import crop_by_quad, paste_by_quad
 from talkingface.models.video_retalking.cache import ClipScratch, StageCache, file_digest
 from talkingface.models.video_retalking.options import PipelineOptions  # noqa: F401 (re-exported)
 
@@ -261,7 +262,7 @@ class VideoReTalkingPipeline:
                     y1, y2, x1, x2 = boxes[i]
                     refs[i] = cv2.resize(np.asarray(frame)[y1:y2, x1:x2], (IMG_SIZE, IMG_SIZE))
                     continue
-                q = quad_from_landmarks(lm)
+                q = ffhq_quad(lm)
                 aligned = crop_by_quad(face, q, 256)
                 region = cv2.resize(frame[oy1:oy2, ox1:ox2], (256, 256))
                 pasted = paste_by_quad(aligned, q, region)

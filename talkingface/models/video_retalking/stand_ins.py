@@ -96,7 +96,7 @@ class _StandInBoxes:
     """dlib's boxes in place of a seeded S3FD detector's (same contract as the detector)."""
 
     def __init__(self, detector: Any, stand_ins: SeededStandIns) -> None:
-        from talkingface.face.s3fd import DlibBoxDetector
+        from talkingface.face.dlib_detect import DlibBoxDetector
 
         self.detector = detector
         self.select = getattr(detector, "select", None)
@@ -117,16 +117,16 @@ class _StandInBoxes:
         return out
 
     def first_faces(self, images: Any, batch_size: int = 4, anchor=None) -> list:
-        from talkingface.face.s3fd import _frame_size, _one_per_frame
+        from talkingface.face.boxes import frame_size, one_per_frame
 
-        return _one_per_frame(self.faces(images, batch_size), self.select, _frame_size(images), anchor)
+        return one_per_frame(self.faces(images, batch_size), self.select, frame_size(images), anchor)
 
 
 class StandInFivePoints:
     """``image -> (boxes (K,5), points5 (K,5,2))`` from dlib; ``hint`` (x1, y1, x2, y2) where it finds none."""
 
     def __init__(self, stand_ins: SeededStandIns, name: str) -> None:
-        from talkingface.models.video_retalking.face_parts import DlibFivePointDetector
+        from talkingface.face.dlib_detect import DlibFivePointDetector
 
         self.stand_ins = stand_ins
         self.name = name
@@ -134,8 +134,7 @@ class StandInFivePoints:
         self.hint: tuple[int, int, int, int] | None = None
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from talkingface.face.landmarks import dlib_rect, predict_points
-        from talkingface.models.video_retalking.face_parts import five_points
+        from talkingface.face.dlib_detect import dlib_rect, five_points, predict_points
 
         self.stand_ins._note("five_points", f"seeded {self.name} boxes are random; dlib's boxes and five points "
                                             "(real weights) used instead")

@@ -96,3 +96,37 @@ class FinalConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+
+class SkipDecoder(nn.Module):
+    """Decoder of an encoder's feature pyramid (D-Net's editing net, L-Net): from the deepest level up,
+    ``up{i}(res{i}(out, z)) + jump{i}(skip)``, then ``final``.
+
+    The one forward pass both networks share; a subclass builds ``layers`` and the
+    ``up{i}``/``res{i}``/``jump{i}``/``final`` modules (their names are the checkpoint keys).
+    """
+
+    layers: int
+
+    def forward(self, feats: list[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        feats = list(feats)
+        out = feats.pop()
+        for i in reversed(range(self.layers)):
+            out = getattr(self, f"up{i}")(getattr(self, f"res{i}")(out, z))
+            out = getattr(self, f"jump{i}")(feats.pop()) + out
+        return self.final(out)
+
+
+class ResBlockStack(nn.Module):
+    """Residual blocks ``res0 .. res{n-1}`` applied in order, each conditioned on ``z`` (D-Net's ADAIN
+    blocks, L-Net's FFC blocks): one container, so the key names and the loop are written once."""
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        super().__init__()
+        self.num_blocks = len(blocks)
+        for i, block in enumerate(blocks):
+            self.add_module(f"res{i}", block)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        for i in range(self.num_blocks):
+            x = getattr(self, f"res{i}")(x, z)
+        return x

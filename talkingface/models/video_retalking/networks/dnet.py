@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkingface.models.video_retalking.networks.blocks import ADAIN, ConvNormAct, FinalConv, LayerNorm2d
+from talkingface.models.video_retalking.networks.blocks import ADAIN, ConvNormAct, FinalConv, LayerNorm2d, ResBlockStack, SkipDecoder
 
 _SLOPE = 0.1  # LeakyReLU slope used throughout D-Net
 
@@ -172,17 +172,9 @@ class _FineResBlock(nn.Module):
         return self.norm2(self.conv2(x), z) + x
 
 
-class _FineResBlocks(nn.Module):
+class _FineResBlocks(ResBlockStack):
     def __init__(self, num_blocks: int, channels: int, feature_nc: int) -> None:
-        super().__init__()
-        self.num_blocks = num_blocks
-        for i in range(num_blocks):
-            self.add_module(f"res{i}", _FineResBlock(channels, feature_nc))
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        for i in range(self.num_blocks):
-            x = getattr(self, f"res{i}")(x, z)
-        return x
+        super().__init__([_FineResBlock(channels, feature_nc) for _ in range(num_blocks)])
 
 
 class _FineEncoder(nn.Module):
@@ -201,7 +193,7 @@ class _FineEncoder(nn.Module):
         return feats
 
 
-class _FineDecoder(nn.Module):
+class _FineDecoder(SkipDecoder):
     def __init__(self, image_nc: int, feature_nc: int, ngf: int, max_nc: int, layers: int, num_blocks: int) -> None:
         super().__init__()
         self.layers = layers
@@ -211,14 +203,6 @@ class _FineDecoder(nn.Module):
             self.add_module(f"res{i}", _FineResBlocks(num_blocks, cin, feature_nc))
             self.add_module(f"jump{i}", ConvNormAct(cout, cout, 3, slope=_SLOPE, spectral=False))
         self.final = FinalConv(cout, image_nc, spectral=False, activation="tanh")
-
-    def forward(self, feats: list[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
-        feats = list(feats)
-        out = feats.pop()
-        for i in reversed(range(self.layers)):
-            out = getattr(self, f"up{i}")(getattr(self, f"res{i}")(out, z))
-            out = getattr(self, f"jump{i}")(feats.pop()) + out
-        return self.final(out)
 
 
 class EditingNet(nn.Module):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkingface.models.video_retalking.networks.blocks import ADAIN
+from talkingface.models.video_retalking.networks.blocks import ADAIN, ResBlockStack
 
 GLOBAL_RATIO = 0.75
 _LAMA_SLOPE = 0.01  # the official FFC blocks end up with nn.LeakyReLU()'s default slope
@@ -110,16 +110,8 @@ class FFCResBlock(nn.Module):
         return torch.cat([id_l + x_l, id_g + x_g], dim=1)
 
 
-class FFCResBlocks(nn.Module):
+class FFCResBlocks(ResBlockStack):
     """``num_blocks`` FFC residual blocks named ``res0 .. res{n-1}``."""
 
     def __init__(self, num_blocks: int, channels: int, feature_nc: int) -> None:
-        super().__init__()
-        self.num_blocks = num_blocks
-        for i in range(num_blocks):
-            self.add_module(f"res{i}", FFCResBlock(channels, feature_nc))
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        for i in range(self.num_blocks):
-            x = getattr(self, f"res{i}")(x, z)
-        return x
+        super().__init__([FFCResBlock(channels, feature_nc) for _ in range(num_blocks)])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from talkingface.models.video_retalking.networks.blocks import ConvNormAct, FinalConv
+from talkingface.models.video_retalking.networks.blocks import ConvNormAct, FinalConv, SkipDecoder
 from talkingface.models.video_retalking.networks.ffc import FFCResBlocks
 from talkingface.models.video_retalking.networks.transformer import CrossTransformer, PassThrough
 
@@ -74,7 +74,7 @@ class VisualEncoder(nn.Module):
         return feats
 
 
-class LipDecoder(nn.Module):
+class LipDecoder(SkipDecoder):
     """FFC-ADAIN residual stacks + nearest upsampling + skip convs -> sigmoid image."""
 
     def __init__(self, image_nc: int, feature_nc: int, ngf: int, max_nc: int, layers: int, num_blocks: int,
@@ -89,14 +89,6 @@ class LipDecoder(nn.Module):
             self.add_module(f"res{i}", FFCResBlocks(num_blocks, cin, feature_nc))
             self.add_module(f"jump{i}", ConvNormAct(cout, cout, 3, **kw))
         self.final = FinalConv(cout, image_nc, spectral=spectral, activation="sigmoid")
-
-    def forward(self, feats: list[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
-        feats = list(feats)
-        out = feats.pop()
-        for i in reversed(range(self.layers)):
-            out = getattr(self, f"up{i}")(getattr(self, f"res{i}")(out, z))
-            out = getattr(self, f"jump{i}")(feats.pop()) + out
-        return self.final(out)
 
 
 def fold_time(x: torch.Tensor, time_dim: int) -> torch.Tensor:

@@ -31,7 +31,8 @@ from talkingface.errors import CheckpointError, ConfigError
 from talkingface.models.video_retalking.networks.dnet import DNet
 from talkingface.models.video_retalking.networks.enet import ENet
 from talkingface.models.video_retalking.networks.lnet import LNet
-from talkingface.weights.seeded import SEEDED_PROTOCOL, fill_seeded_, load_strict, seeded_state_dict, torch_load
+from talkingface.weights.seeded import (SEEDED_PROTOCOL, complete_batchnorm_counters, fill_seeded_, load_strict,
+                                       seeded_state_dict, torch_load)
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,6 @@ def _official_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {key.replace("module.", ""): value for key, value in state.items() if "low_res" not in key}
 
 
-def _fill_batch_counters(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Add ``num_batches_tracked`` entries a pre-1.0 file lacks, as PyTorch's BatchNorm loader does."""
-    for key, value in module.state_dict().items():
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.zeros_like(value)
-    return state
-
-
 def _resolve(path: PathLike | None, name: str) -> Path:
     return Path(path) if path is not None else checkpoint_path(name)
 
@@ -101,7 +94,7 @@ def load_dnet(path: PathLike | None = None, *, device: Device = "cpu", weights_o
     path = _resolve(path, "dnet")
     state = _read(path, "net_G_ema", weights_only)
     net = DNet()
-    load_strict(net, _fill_batch_counters(net, state), source=path)
+    load_strict(net, complete_batchnorm_counters(net, state), source=path)
     log.info("loaded D-Net from %s", path)
     return net.eval().to(device)
 
@@ -109,7 +102,7 @@ def load_dnet(path: PathLike | None = None, *, device: Device = "cpu", weights_o
 def _load_lnet_cpu(path: Path, weights_only: bool) -> LNet:
     state = _official_keys(_read(path, "state_dict", weights_only))
     net = LNet()
-    load_strict(net, _fill_batch_counters(net, state), source=path)
+    load_strict(net, complete_batchnorm_counters(net, state), source=path)
     log.info("loaded L-Net from %s", path)
     return net
 
@@ -127,7 +120,7 @@ def load_enet(enet_path: PathLike | None = None, lnet_path: PathLike | None = No
     net = ENet(lnet=_load_lnet_cpu(lnet_path, weights_only))
     # the low_res entries are the L-Net just loaded: only the E-Net's own keys are checked against the file
     state.update({f"low_res.{k}": v for k, v in net.low_res.state_dict().items()})
-    load_strict(net, _fill_batch_counters(net, state), source=enet_path)
+    load_strict(net, complete_batchnorm_counters(net, state), source=enet_path)
     log.info("loaded E-Net from %s", enet_path)
     return net.eval().to(device)
 
