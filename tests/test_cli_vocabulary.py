@@ -90,7 +90,11 @@ def test_verify_defaults_to_the_files_the_config_needs(tmp_path, capsys):
     assert module_main(["checkpoints", "verify", "-m", "identity", "--metrics=psnr"]) == 0
     assert module_main(["checkpoints", "verify", "--all", f"--checkpoint_dir={tmp_path}"]) == 2
     out = capsys.readouterr().out
-    assert "ganimation" in out and "retinaface" in out
+    assert "retinaface" in out and "gfpgan_parsing" in out
+    assert "ganimation" not in out  # no option loads it: --all does not propose the unsupported GANimation file
+    assert module_main(["checkpoints", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "30_net_gen.pth" in listing and "[not loaded by any option]" in listing
 
 
 def test_python_yaml_tag_gets_a_data_not_code_hint(tmp_path):

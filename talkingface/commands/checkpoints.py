@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
                             "every file.")
     parser.add_argument("action", choices=["list", "verify", "download"])
     parser.add_argument("names", nargs="*", help="manifest names (default: what the config needs; list: all)")
-    parser.add_argument("--all", action="store_true", help="every file of the manifest")
+    parser.add_argument("--all", action="store_true", help="every file the project can load")
     args, rest = parser.parse_known_args(argv)
     config = command_config(parse_overrides(rest, ("all",)))
     start_command(config)
@@ -29,8 +29,10 @@ def main(argv: list[str]) -> int:
         names = list(args.names)
         for name in names:
             checkpoints.get_spec(name)
-    elif args.all or args.action == "list":
+    elif args.action == "list":
         names = list(checkpoints.MANIFEST)
+    elif args.all:
+        names = [name for name, spec in checkpoints.MANIFEST.items() if spec.used]
     else:
         names = needed_checkpoints(config)
         print(f"{len(names)} file(s) needed by model={config['model']}, metrics={','.join(config['metrics'])} "
@@ -38,7 +40,8 @@ def main(argv: list[str]) -> int:
     if args.action == "list":
         for name in names:
             spec = checkpoints.MANIFEST[name]
-            print(f"{name:<15} {spec.filename:<40} {spec.group:<16} {spec.loader}\n{'':<15} {spec.url}")
+            unused = "" if spec.used else "  [not loaded by any option]"
+            print(f"{name:<15} {spec.filename:<40} {spec.group:<16} {spec.loader}{unused}\n{'':<15} {spec.url}")
         return EXIT_OK
     if args.action == "verify":
         results = checkpoints.verify(names, root)

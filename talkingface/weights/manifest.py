@@ -38,6 +38,9 @@ class CheckpointSpec:
     group: str = "video_retalking"
     unpack: bool = False  # a zip expanded into a folder named like the file stem
     fallback: str | None = None  # a package that ships the same file offline
+    #: False for files of the official release that no option of this project loads: listed, never
+    #: proposed by ``verify --all`` / ``download --all`` (name them to fetch them anyway)
+    used: bool = True
 
 
 MANIFEST: dict[str, CheckpointSpec] = {spec.name: spec for spec in [
@@ -66,7 +69,7 @@ MANIFEST: dict[str, CheckpointSpec] = {spec.name: spec for spec in [
                    RELEASE + "shape_predictor_68_face_landmarks.dat", "dlib 68-point shape predictor",
                    fallback="face_recognition_models"),
     CheckpointSpec("ganimation", "30_net_gen.pth", RELEASE + "30_net_gen.pth",
-                   "GANimation upper-face edit (not supported: up_face must be 'original')"),
+                   "GANimation upper-face edit (not supported: up_face must be 'original')", used=False),
     CheckpointSpec("s3fd", "s3fd-619a316812.pth",
                    "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth",
                    "S3FD face detector (face-alignment)", group="face"),
