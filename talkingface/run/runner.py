@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from talkingface import registry
 from talkingface.atomic import atomic_write_json, atomic_write_text
@@ -20,6 +20,9 @@ from talkingface.config import Config
 from talkingface.config.schema import keys_in_scope
 from talkingface.logs import log_to_file
 from talkingface.run.items import Item, read_record
+
+if TYPE_CHECKING:
+    from talkingface.data.base import Pair
 
 log = logging.getLogger(__name__)
 
