@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
     from talkingface.run import scoring
     from talkingface.run.execution import clip_executor
     from talkingface.run.report import write_results
-    from talkingface.run.scoring import ScoreStore, ScoreTask, table_aggregate
+    from talkingface.run.scoring import ScoreStore, ScoreTask, evaluation_info, table_aggregate
     from talkingface.weights.policy import choose_weights
 
     weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
@@ -161,8 +161,8 @@ def main(argv: list[str]) -> int:
                  "error": "; ".join(f"{m}: {w}" for m, w in r.get("reasons", {}).items()) or None,
                  **{k: v for k, v in r.items() if k not in ("name", "status", "reasons")}} for r in rows]
     results = {"run_dir": str(out), "weights": weights.describe(), "per_clip": per_clip,
-               "aggregate": table_aggregate(aggregate, config["pairing"]),
-               "evaluation": {k: v for k, v in aggregate.items() if k not in ("lse_d", "lse_c", "psnr", "ssim", "fid")},
+               "aggregate": table_aggregate(aggregate, config["pairing"], config["metrics"]),
+               "evaluation": evaluation_info(aggregate, config["metrics"]),
                "counts": {"succeeded": sum(r["status"] == "ok" for r in per_clip),
                           "failed": sum(r["status"] == "failed" for r in per_clip), "skipped": 0}}
     if weights.seeded:
@@ -188,12 +188,14 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
                           hint="mux the audio into the videos, or pass --lse_protocol=direct (numbers not "
                                "comparable with published tables)")
     audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}
+    classes = scoring.metric_classes(config["metrics"])
     if not references:
-        dropped = [m for m in config["metrics"] if m != "lse"]
+        dropped = [m for m in config["metrics"] if classes[m].needs_reference]
         if dropped:
+            kept = [m for m in config["metrics"] if m not in dropped]
             log.info("no --reference: scoring %s only (%s need reference videos)",
-                     "lse" if "lse" in config["metrics"] else "nothing", ", ".join(dropped))
-            config["metrics"] = [m for m in config["metrics"] if m == "lse"]
+                     ", ".join(kept) or "nothing", ", ".join(dropped))
+            config["metrics"] = kept
         if not config["metrics"]:
             raise DatasetError(f"--metrics={','.join(dropped)} need reference videos and no --reference was given",
                                hint="add --reference=<folder of the original videos>, or --metrics=lse")
@@ -204,7 +206,7 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
                                hint="reference files must have the same names as the generated ones")
         if audios and name not in audios:
             raise DatasetError(f"no audio named {name}.* for {video}", hint="audio files must match video names")
-        needs_sound = "lse" in config["metrics"] and name not in audios
+        needs_sound = any(classes[m].needs_audio for m in config["metrics"]) and name not in audios
         check.check_media(video, "generated", video=True, audio=needs_sound,
                           audio_hint="LSE scores each video against its sound: give videos with their driving "
                                      "audio, or the audio files with --audio=<folder>, or --metrics without lse")
