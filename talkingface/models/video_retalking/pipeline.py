@@ -354,13 +354,17 @@ class VideoReTalkingPipeline:
             chunks = chunks.cpu().numpy() if hasattr(chunks, "cpu") else np.asarray(chunks)
         return wav, chunks
 
-    def lipsync_stage(self, state: ClipState, chunks: np.ndarray, boxes: np.ndarray,
-                      refs: np.ndarray) -> Iterator[tuple[list[int], np.ndarray]]:
-        """E-Net over batches of frames: yields (frame indices, 384x384 RGB predictions)."""
+    def lipsync_stage(self, state: ClipState, chunks: np.ndarray, boxes: np.ndarray, refs: np.ndarray,
+                      noise: torch.Generator | None = None) -> Iterator[tuple[list[int], np.ndarray]]:
+        """E-Net over batches of frames: yields (frame indices, 384x384 RGB predictions).
+
+        Noise: ``seeded``, E-Net's own generator from ``seed``; ``fresh``, ``noise`` (the call's generator,
+        shared with GFPGAN), or torch's global generator when none is given.
+        """
         opts = self.options
         frames = state.frames
         n = len(frames)
-        generator = torch.Generator(device="cpu").manual_seed(opts.seed) if opts.noise == "seeded" else None
+        generator = torch.Generator(device="cpu").manual_seed(opts.seed) if opts.noise == "seeded" else noise
         batch = opts.batch_size
         for start in range(0, len(chunks), batch):
             steps = list(range(start, min(start + batch, len(chunks))))
@@ -420,14 +424,17 @@ class VideoReTalkingPipeline:
         """
         face, audio, outfile = Path(face), Path(audio), Path(outfile)
         self.timings = {}
-        torch.manual_seed(self.options.seed)
+        # this call's noise source: ``noise: fresh`` draws E-Net's and GFPGAN's noise from it in the order
+        # torch's global generator, seeded here before, gave them (the same numbers), without touching
+        # the process's global random state
+        noise = torch.Generator(device="cpu").manual_seed(self.options.seed)
         scratch = ClipScratch(self.options.cache_dir)
         try:
-            return self._run(face, audio, outfile, scratch)
+            return self._run(face, audio, outfile, scratch, noise)
         finally:
             scratch.close()
 
-    def _run(self, face: Path, audio: Path, outfile: Path, scratch: ClipScratch) -> Path:
+    def _run(self, face: Path, audio: Path, outfile: Path, scratch: ClipScratch, noise: torch.Generator) -> Path:
         from talkingface.media.video import VideoWriter
 
         with self._stage("read"):
@@ -451,11 +458,11 @@ class VideoReTalkingPipeline:
             wav = np.pad(wav, (0, max(0, num_samples - len(wav))))[:num_samples]
             reset_noise = getattr(self.parts, "reset_noise", None)
             if reset_noise is not None:
-                reset_noise()
+                reset_noise(noise if self.options.noise == "fresh" else None)
             with VideoWriter(outfile, fps, wav, self.options.sample_rate) as writer, \
                     tqdm(total=len(chunks), desc="lip-sync", unit="frame", leave=False,
                          disable=len(chunks) < 16) as bar:
-                for idx, preds in self.lipsync_stage(shown, chunks, boxes, refs):
+                for idx, preds in self.lipsync_stage(shown, chunks, boxes, refs, noise):
                     with self._stage("compose"):
                         if self.parts.compose_batch is not None:  # accel hook: the batch composed on the device
                             composed = self.parts.compose_batch([np.asarray(frames[j]) for j in idx], preds,
