@@ -89,3 +89,15 @@ def test_every_model_has_the_same_interface(tmp_path):
     for name in ("identity", "video_retalking"):
         cls = registry.get("model", name)
         assert callable(cls.from_config) and callable(cls.__call__) and callable(cls.generate)
+
+
+def test_from_pretrained_takes_a_checkpoint_folder(tmp_path):
+    from talkingface.errors import CheckpointError
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    model = VideoReTalking.from_pretrained(folder, weights="seeded", enhancer="none", device="cpu")
+    assert model.config["checkpoint_dir"] == str(folder) and model.config["enhancer"] == "none"
+    assert model.weights.seeded and model._pipeline is None  # nothing loaded until the first call
+    with pytest.raises(CheckpointError, match="DNet.pt"):
+        VideoReTalking.from_pretrained(folder, weights="official")
