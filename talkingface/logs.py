@@ -4,17 +4,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_file_handler: logging.Handler | None = None
 
 
 def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     for handler in list(root.handlers):
-        if getattr(handler, "_talkingface", False) and handler is not _file_handler:
+        if getattr(handler, "_talkingface", False) and not isinstance(handler, logging.FileHandler):
             root.removeHandler(handler)
     color = sys.stderr.isatty() and not os.environ.get("TALKINGFACE_NO_COLOR")
     try:
@@ -34,23 +35,22 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def log_to_file(path: str | Path) -> None:
-    """Mirror everything (DEBUG and up) into ``run.log`` of the run folder."""
-    global _file_handler
+@contextmanager
+def log_to_file(path: str | Path) -> Iterator[logging.Handler]:
+    """Mirror everything (DEBUG and up) into ``run.log`` of the run folder while the block runs.
+
+    The handler belongs to the command (or run) that opened it: it is removed and
+    closed when the block ends, however it ends, so a second run in the same
+    process (a notebook, the tests, a Ray driver) never writes into the first one's log.
+    """
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setLevel(logging.DEBUG)
+    handler._talkingface = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    if _file_handler is not None:
-        root.removeHandler(_file_handler)
-        _file_handler.close()
-    _file_handler = logging.FileHandler(path, encoding="utf-8")
-    _file_handler.setFormatter(logging.Formatter(FORMAT))
-    _file_handler.setLevel(logging.DEBUG)
-    _file_handler._talkingface = True  # type: ignore[attr-defined]
-    root.addHandler(_file_handler)
-
-
-def close_file_log() -> None:
-    global _file_handler
-    if _file_handler is not None:
-        logging.getLogger().removeHandler(_file_handler)
-        _file_handler.close()
-        _file_handler = None
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        handler.close()

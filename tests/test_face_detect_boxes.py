@@ -123,12 +123,26 @@ def test_dlib_box_detector_finds_the_astronaut():
 
 
 def test_evaluator_s3fd_adapter_uses_the_syncnet_layout():
+    """x1 y1 x2 y2 score in frame pixels, best first, only above the threshold: checked on boxes that exist
+    (the seeded net fires on a flat grey image), so an adapter that drops or mangles them fails here."""
     from talkingface.evaluation.lse_crop import make_detector
 
+    image = np.full((64, 80, 3), 128, np.uint8)
     det = make_detector("s3fd", weights="seeded", conf_threshold=0.5, scale=1.0)
-    boxes = det(np.full((64, 80, 3), 128, np.uint8))
-    assert boxes.ndim == 2 and boxes.shape[1] == 5
+    boxes = det(image)
+    assert boxes.ndim == 2 and boxes.shape[1] == 5 and len(boxes) >= 5
+    raw = np.asarray(det.detect_faces(image, conf_th=0.5, scales=[1.0]), np.float64)
+    assert np.array_equal(boxes, raw)  # the reference's layout, passed through unchanged
     assert np.all(boxes[:, 4] > 0.5) and np.all(np.diff(boxes[:, 4]) <= 0)
+    assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])  # x1 < x2, y1 < y2
+    strict = make_detector("s3fd", weights="seeded", conf_threshold=0.55, scale=1.0)(image)
+    assert 0 < len(strict) < len(boxes) and np.all(strict[:, 4] > 0.55)
+    assert np.array_equal(strict, boxes[boxes[:, 4] > 0.55])  # a threshold, not another detection
+    # facedet_scale: the frame is shrunk for the net, the boxes come back in frame pixels (twice the size)
+    half = make_detector("s3fd", weights="seeded", conf_threshold=0.5, scale=0.5)(image)
+    assert half[0, 4] == pytest.approx(boxes[0, 4], abs=1e-6)
+    assert (half[0, 2] - half[0, 0]) / (boxes[0, 2] - boxes[0, 0]) == pytest.approx(2.0, rel=0.05)
+    assert det(np.zeros((64, 80, 3), np.uint8)).shape[1] == 5  # any image: a (K, 5) array, K may be 0
 
 
 # ------------------------------------------------------------------ loaders

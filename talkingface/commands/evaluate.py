@@ -100,21 +100,21 @@ def evaluate_run_dir(config_overrides: dict[str, Any], args: argparse.Namespace)
                       "real_video": str(item.pair.video), "audio": str(audio)}
         if record is not None:
             records[item.id] = record
-    log_to_file(run_dir / "run.log")
-    log.info("evaluate --run_dir %s: %d pair(s), %d output(s) found", run_dir, len(items),
-             sum(r.get("status") == "ok" for r in records.values()))
-    from talkingface.run import scoring
-    from talkingface.run.report import write_results
-    from talkingface.weights.policy import SEEDED_BANNER, choose_weights
+    with log_to_file(run_dir / "run.log"):
+        log.info("evaluate --run_dir %s: %d pair(s), %d output(s) found", run_dir, len(items),
+                 sum(r.get("status") == "ok" for r in records.values()))
+        from talkingface.run import scoring
+        from talkingface.run.report import write_results
+        from talkingface.weights.policy import SEEDED_BANNER, choose_weights
 
-    weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
-                             int(config["seed"]))
-    results = {"run_dir": str(run_dir), "weights": weights.describe()}
-    if weights.seeded:
-        results["WARNING"] = SEEDED_BANNER
-    results.update(scoring.evaluate_run(items, records, config, weights))
-    write_results(run_dir, results, config)
-    return items_exit_code(results["counts"])
+        weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
+                                 int(config["seed"]))
+        results = {"run_dir": str(run_dir), "weights": weights.describe()}
+        if weights.seeded:
+            results["WARNING"] = SEEDED_BANNER
+        results.update(scoring.evaluate_run(items, records, config, weights))
+        write_results(run_dir, results, config)
+        return items_exit_code(results["counts"])
 
 
 def main(argv: list[str]) -> int:
@@ -140,34 +140,34 @@ def main(argv: list[str]) -> int:
     items, out = preflight(config, args)
     configure_threads(config)
     out.mkdir(parents=True, exist_ok=True)
-    log_to_file(out / "run.log")
-    from talkingface.run import scoring
-    from talkingface.run.execution import clip_executor
-    from talkingface.run.report import write_results
-    from talkingface.run.scoring import ScoreStore, ScoreTask, table_aggregate
-    from talkingface.weights.policy import choose_weights
+    with log_to_file(out / "run.log"):
+        from talkingface.run import scoring
+        from talkingface.run.execution import clip_executor
+        from talkingface.run.report import write_results
+        from talkingface.run.scoring import ScoreStore, ScoreTask, evaluation_info, table_aggregate
+        from talkingface.weights.policy import choose_weights
 
-    weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
-                             int(config["seed"]))
-    # per-clip scores land in <out>/scores as they finish: the same command with the same --run_dir resumes
-    rows, aggregate = scoring.score_tasks([ScoreTask.from_eval_item(item) for item in items],
-                                          scoring.eval_config(config, weights), store=ScoreStore(out / "scores"),
-                                          plots_dir=out / "plots" if config["plots"] else None,
-                                          executor=clip_executor(config))
-    per_clip = [{"id": r["name"], "status": "failed" if r["status"] == "failed" else "ok",
-                 "error": "; ".join(f"{m}: {w}" for m, w in r.get("reasons", {}).items()) or None,
-                 **{k: v for k, v in r.items() if k not in ("name", "status", "reasons")}} for r in rows]
-    results = {"run_dir": str(out), "weights": weights.describe(), "per_clip": per_clip,
-               "aggregate": table_aggregate(aggregate, config["pairing"]),
-               "evaluation": {k: v for k, v in aggregate.items() if k not in ("lse_d", "lse_c", "psnr", "ssim", "fid")},
-               "counts": {"succeeded": sum(r["status"] == "ok" for r in per_clip),
-                          "failed": sum(r["status"] == "failed" for r in per_clip), "skipped": 0}}
-    if weights.seeded:
-        from talkingface.weights.policy import SEEDED_BANNER
+        weights = choose_weights(config["weights"], scoring.required_checkpoints(config), config["checkpoint_dir"],
+                                 int(config["seed"]))
+        # per-clip scores land in <out>/scores as they finish: the same command with the same --run_dir resumes
+        rows, aggregate = scoring.score_tasks([ScoreTask.from_eval_item(item) for item in items],
+                                              scoring.eval_config(config, weights), store=ScoreStore(out / "scores"),
+                                              plots_dir=out / "plots" if config["plots"] else None,
+                                              executor=clip_executor(config))
+        per_clip = [{"id": r["name"], "status": "failed" if r["status"] == "failed" else "ok",
+                     "error": "; ".join(f"{m}: {w}" for m, w in r.get("reasons", {}).items()) or None,
+                     **{k: v for k, v in r.items() if k not in ("name", "status", "reasons")}} for r in rows]
+        results = {"run_dir": str(out), "weights": weights.describe(), "per_clip": per_clip,
+                   "aggregate": table_aggregate(aggregate, config["pairing"], config["metrics"]),
+                   "evaluation": evaluation_info(aggregate, config["metrics"]),
+                   "counts": {"succeeded": sum(r["status"] == "ok" for r in per_clip),
+                              "failed": sum(r["status"] == "failed" for r in per_clip), "skipped": 0}}
+        if weights.seeded:
+            from talkingface.weights.policy import SEEDED_BANNER
 
-        results["WARNING"] = SEEDED_BANNER
-    write_results(out, results, config)
-    return items_exit_code(results["counts"])
+            results["WARNING"] = SEEDED_BANNER
+        write_results(out, results, config)
+        return items_exit_code(results["counts"])
 
 
 def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
@@ -185,12 +185,14 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
                           hint="mux the audio into the videos, or pass --lse_protocol=direct (numbers not "
                                "comparable with published tables)")
     audios = collect(args.audio, AUDIO_SUFFIXES, "audio") if args.audio else {}
+    classes = scoring.metric_classes(config["metrics"])
     if not references:
-        dropped = [m for m in config["metrics"] if m != "lse"]
+        dropped = [m for m in config["metrics"] if classes[m].needs_reference]
         if dropped:
+            kept = [m for m in config["metrics"] if m not in dropped]
             log.info("no --reference: scoring %s only (%s need reference videos)",
-                     "lse" if "lse" in config["metrics"] else "nothing", ", ".join(dropped))
-            config["metrics"] = [m for m in config["metrics"] if m == "lse"]
+                     ", ".join(kept) or "nothing", ", ".join(dropped))
+            config["metrics"] = kept
         if not config["metrics"]:
             raise DatasetError(f"--metrics={','.join(dropped)} need reference videos and no --reference was given",
                                hint="add --reference=<folder of the original videos>, or --metrics=lse")
@@ -201,7 +203,7 @@ def preflight(config: Any, args: argparse.Namespace) -> tuple[list[Any], Path]:
                                hint="reference files must have the same names as the generated ones")
         if audios and name not in audios:
             raise DatasetError(f"no audio named {name}.* for {video}", hint="audio files must match video names")
-        needs_sound = "lse" in config["metrics"] and name not in audios
+        needs_sound = any(classes[m].needs_audio for m in config["metrics"]) and name not in audios
         check.check_media(video, "generated", video=True, audio=needs_sound,
                           audio_hint="LSE scores each video against its sound: give videos with their driving "
                                      "audio, or the audio files with --audio=<folder>, or --metrics without lse")

@@ -7,7 +7,6 @@ with a :class:`NoFaceError` naming the clip (exit code 2).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +15,6 @@ from talkingface.errors import ConfigError, NoFaceError
 from talkingface.runtime import configure_threads
 
 log = logging.getLogger("talkingface")
-
-
-class CropFirstParts:
-    """The pipeline's parts with the face crop ready and everything else built on first use.
-
-    The crop stage runs first and needs only dlib; any other part triggers
-    :func:`~talkingface.models.video_retalking.parts.build_parts` (the load
-    time then counts in the stage that asked, normally ``landmarks``).
-    """
-
-    def __init__(self, config: Any, weights: Any, options: Any) -> None:
-        from talkingface.models.video_retalking.face_parts import make_croper
-
-        self._args = (config, weights, options)
-        self._parts = None
-        self.crop = make_croper(options).crop  # dlib's predictor from the configured checkpoint_dir
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if self._parts is None:
-            from talkingface.models.video_retalking.parts import build_parts
-
-            start = time.perf_counter()
-            self._parts = build_parts(*self._args)
-            log.info("networks loaded in %.1fs", time.perf_counter() - start)
-        return getattr(self._parts, name)
 
 
 OWN_ARGS = ("face", "audio", "outfile")
@@ -98,15 +70,14 @@ def main(argv: list[str]) -> int:
     configure_threads(config)
 
     from talkingface.models.video_retalking.model import VideoReTalking
-    from talkingface.models.video_retalking.pipeline import PipelineOptions, VideoReTalkingPipeline
     from talkingface.weights.policy import choose_weights
 
     weights = choose_weights(config["weights"], VideoReTalking.required_checkpoints(config),
                              config["checkpoint_dir"], int(config["seed"]))
-    options = PipelineOptions.from_config(config, weights)
-    pipeline = VideoReTalkingPipeline(CropFirstParts(config, weights, options), options)
+    # the networks load once the face crop has succeeded: a clip without a face fails in about a second
+    model = VideoReTalking.from_config(config, weights, networks_on_demand=True)
     try:
-        out = pipeline(face=face, audio=audio, outfile=outfile)
+        out = model(face, audio, outfile)
     except NoFaceError as exc:
         raise NoFaceError(f"{args.face}: {exc.message}", hint=exc.hint) from exc
     print(out)

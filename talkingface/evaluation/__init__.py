@@ -6,6 +6,10 @@
 * :mod:`.fidelity` — PSNR / SSIM against ground truth (paired setting only);
 * :mod:`.evaluator` — :func:`evaluate_pairs`: per-clip rows + aggregate.
 
+Every metric is a :class:`~.base.BaseMetric` subclass that carries its own facts
+(columns, labels, cache keys, checkpoints, when it applies); a new metric is one
+file + one line in the registry (docs/ARCHITECTURE.md).
+
 Names below are imported lazily so that importing the package stays cheap.
 """
 from __future__ import annotations
@@ -14,7 +18,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "EvalItem": "base", "EvalContext": "base", "Metric": "base", "SkipClip": "base",
+    "EvalItem": "base", "EvalContext": "base", "Metric": "base", "BaseMetric": "base", "SkipClip": "base",
     "LSEMetric": "lse", "FIDMetric": "fid", "PSNRMetric": "fidelity", "SSIMMetric": "fidelity",
     "evaluate_pairs": "evaluator", "build_metrics": "evaluator",
     "SyncNet": "syncnet", "load_syncnet": "syncnet", "FIDInceptionV3": "inception", "load_inception": "inception",

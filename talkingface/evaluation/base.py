@@ -89,6 +89,150 @@ class Metric(Protocol):
     def weights_info(self) -> dict[str, Any]: ...
 
 
+class BaseMetric:
+    """A metric that carries its own facts; subclass it, register it, and every table reads it from here.
+
+    What the rest of the toolkit asks a metric class, never a table elsewhere:
+
+    * ``columns``: the per-clip values of its row (``None`` when the clip was not scored);
+    * ``labels``: aggregate key -> the label of its row in the results table;
+    * ``cache_keys``: the config keys that change a clip's values (the key of
+      stored per-clip scores: change one and the clip is scored again);
+    * ``settings``: further config keys recorded with the results (batch sizes...);
+    * ``networks``: the checkpoint files (manifest names) it loads; with
+      ``crop_key`` (the config key that says ``face`` or ``frame``) the face
+      detector's file joins them when it crops faces: :meth:`checkpoints`;
+    * :meth:`applies`: whether it gives numbers under this config (PSNR/SSIM:
+      only paired); ``needs_reference`` / ``needs_audio``: what each clip must have;
+    * ``update`` / ``compute`` (the torchmetrics shape), ``summarise`` (compute
+      from rows scored anywhere), :meth:`aggregate` and :meth:`report` (its
+      entries in the aggregate and in the results table).
+
+    A new metric is one file with a subclass under ``@register("metric", name)``
+    and one line in :data:`talkingface.registry._BUILTINS` (or an import of that file).
+    """
+
+    name: str = ""
+    columns: tuple[str, ...] = ()
+    labels: dict[str, str] = {}
+    cache_keys: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    crop_key: str | None = None
+    needs_reference: bool = False
+    needs_audio: bool = False
+
+    # ------------------------------------------------------------------ facts (no instance needed)
+    @classmethod
+    def applies(cls, config: Mapping[str, Any]) -> bool:
+        """Whether this config gives this metric numbers at all (else every clip is "not applicable")."""
+        return True
+
+    @classmethod
+    def crops_faces(cls, config: Mapping[str, Any]) -> bool:
+        return cls.crop_key is not None and cls.applies(config) and config.get(cls.crop_key, "frame") == "face"
+
+    @classmethod
+    def checkpoints(cls, config: Mapping[str, Any]) -> list[str]:
+        """The checkpoint files (manifest names) scoring with this config loads: the pre-flight's list."""
+        names = list(cls.networks)
+        if cls.crops_faces(config) and config.get("lse_detector") == "s3fd":
+            names.append("syncnet_s3fd")  # every face crop of the metrics comes from `lse_detector`
+        return names
+
+    @classmethod
+    def summarise(cls, rows: list[dict[str, Any]], states: list[dict[str, Any]] | None = None) -> dict[str, float]:
+        """:meth:`compute` from per-clip rows scored anywhere: mean/std of each column over the scored clips."""
+        scored = [r for r in rows if not r["skipped"]]
+        out: dict[str, float] = {}
+        for key in cls.labels:
+            out[key], out[f"{key}_std"] = mean_std([r.get(key) for r in scored])
+        out[f"{cls.name}_n"] = float(len(scored))
+        out[f"{cls.name}_skipped"] = float(len(rows) - len(scored))
+        return out
+
+    @classmethod
+    def aggregate(cls, computed: Mapping[str, float], config: Mapping[str, Any]) -> dict[str, Any]:
+        """Its entries of the evaluation aggregate: ``{key: {mean, std, n, skipped}}`` per labelled key."""
+        return {key: {"mean": computed[key], "std": computed.get(f"{key}_std"),
+                      "n": int(computed.get(f"{cls.name}_n", 0)),
+                      "skipped": int(computed.get(f"{cls.name}_skipped", 0))}
+                for key in cls.labels if key in computed}
+
+    @classmethod
+    def report(cls, aggregate: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Its rows of the results table: ``{label: {mean, std, count, note}}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, label in cls.labels.items():
+            agg = aggregate.get(key)
+            if not isinstance(agg, dict):
+                continue
+            note = ""
+            if not cls.applies(config):
+                note = cls.not_applicable_note()
+            elif agg.get("skipped"):
+                # not "skipped": that word counts items never generated in the summary line
+                note = f"{agg['skipped']} clip(s) not scored by this metric (reason per clip)"
+            out[label] = {"mean": _finite_or_none(agg.get("mean")), "std": _finite_or_none(agg.get("std")),
+                          "count": agg.get("n"), "note": note}
+        return out
+
+    @classmethod
+    def not_applicable_note(cls) -> str:
+        return "not applicable"
+
+    # ------------------------------------------------------------------ one evaluation
+    def __init__(self, config: Mapping[str, Any] | None = None, *, context: "EvalContext | None" = None,
+                 device: str | None = None) -> None:
+        self.context = context or EvalContext(config, device)
+        self._rows: list[dict[str, Any]] = []
+
+    @property
+    def weights_info(self) -> dict[str, Any]:
+        return {"weights": "none"}
+
+    def reset(self) -> None:
+        self._rows.clear()
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
+    def score(self, item: EvalItem) -> dict[str, Any]:
+        """One clip's values ``{column: value}`` (raise :class:`SkipClip` with the reason when it cannot)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement score() or update()")
+
+    def update(self, generated: Any, reference: Any = None, **kw: Any) -> dict[str, Any]:
+        item = as_item(generated, reference, audio=kw.get("audio"), name=kw.get("name"), paired=kw.get("paired"))
+        if self.needs_reference and item.reference is None:
+            return self.skip(item.name, f"no reference video: {self.name} needs one")
+        try:
+            values = self.score(item)
+        except SkipClip as skip:
+            return self.skip(item.name, str(skip))
+        out = row(item.name, {k: values.get(k) for k in self.columns}, None,
+                  **{k: v for k, v in values.items() if k not in self.columns})
+        self._rows.append(out)
+        return out
+
+    def skip(self, name: str, reason: str) -> dict[str, Any]:
+        """Record a clip without values (also used by the evaluator when ``update`` raised)."""
+        out = row(name, {k: None for k in self.columns}, reason)
+        self._rows.append(out)
+        return out
+
+    def clip_state(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def compute(self) -> dict[str, float]:
+        return self.summarise(self._rows)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
 def as_item(generated: Any, reference: Any = None, *, audio: Any = None, name: str | None = None,
             paired: bool | None = None) -> EvalItem:
     if isinstance(generated, EvalItem):

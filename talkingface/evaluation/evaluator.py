@@ -29,17 +29,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("lse", "fid", "psnr", "ssim")
 NOT_APPLICABLE = "not applicable"
-#: per-clip value columns of each metric (the aggregate gives mean/std/n of each)
-CLIP_KEYS = {"lse": ("lse_d", "lse_c", "lse_offset"), "fid": ("fid_frames",), "psnr": ("psnr",), "ssim": ("ssim",)}
-#: the LSE settings that change a clip's LSE values (part of the key of stored scores)
-_LSE_KEYS = ("lse_protocol", "lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size",
-             "lse_scene_threshold", "lse_num_failed_det", "lse_crop_scale", "lse_facedet_scale")
-CONFIG_KEYS = (*_LSE_KEYS, "lse_aggregation", "lse_batch_size", "fid_crop", "fid_batch_size", "fid_frame_stride",
-               "fidelity_crop", "pairing", "fps", "weights", "device")
-_FIDELITY_KEYS = ("fidelity_crop", "lse_detector", "pairing")
-#: config keys that change a metric's per-clip result (the key of stored scores; batch sizes and device do not)
-SCORE_KEYS = {"lse": _LSE_KEYS,
-              "fid": ("fid_crop", "lse_detector", "fid_frame_stride"), "psnr": _FIDELITY_KEYS, "ssim": _FIDELITY_KEYS}
+#: config keys recorded with every evaluation, whichever metrics ran (each metric adds its own)
+COMMON_KEYS = ("pairing", "fps", "weights", "device")
+
+
+def metric_class(name: str) -> Any:
+    """The registered metric class: its ``columns``, ``cache_keys``, ``checkpoints()``... are the only tables."""
+    return registry_get("metric", name)
 
 
 def _as_item(entry: EvalItem | Mapping[str, Any], index: int, paired: bool) -> EvalItem:
@@ -140,7 +136,7 @@ def clip_row(item: EvalItem, scores: Mapping[str, ClipScore], names: Sequence[st
     present = [name for name in names if name in scores]
     for name in present:
         result = scores[name].row
-        for key in CLIP_KEYS.get(name, ()):
+        for key in metric_class(name).columns:
             merged.setdefault(key, result.get(key))
         for key, value in result.items():
             if key not in ("name", "skipped", "reason") and key not in merged:
@@ -151,8 +147,9 @@ def clip_row(item: EvalItem, scores: Mapping[str, ClipScore], names: Sequence[st
     applicable = [m for m in present if not reasons.get(m, "").startswith(NOT_APPLICABLE)]
     merged["reasons"] = reasons
     merged["status"] = "ok" if not failures else ("failed" if len(failures) == len(applicable) else "partial")
-    if "lse" in scores and scores["lse"].plot:
-        merged["lse_plot"] = scores["lse"].plot
+    for name in present:
+        if scores[name].plot:
+            merged[f"{name}_plot"] = scores[name].plot  # lse_plot: the sync-offset curve
     return merged
 
 
@@ -164,7 +161,7 @@ def evaluate_pairs(items: Iterable[EvalItem | Mapping[str, Any]], metrics: Seque
 
     ``items``: :class:`EvalItem` or ``{"generated_video", "real_video", "audio", "name"|"id"}``
     mappings (a model's ``generate`` output). ``config``: the run config (keys
-    in :data:`CONFIG_KEYS`). ``instances`` replaces the registry lookup (tests,
+    in the metrics' ``cache_keys`` and ``settings``). ``instances`` replaces the registry lookup (tests,
     preloaded networks; they are left reset). With ``plots_dir``, a sync-offset
     curve PNG per clip. (Batches on Ray workers, resumable per clip:
     :func:`talkingface.run.scoring.score_tasks`.)
@@ -222,56 +219,28 @@ def aggregate_scores(names: Sequence[str], rows: list[dict[str, Any]], scores: S
         computed[name] = cls.summarise([s.row for s in mine], [s.state for s in mine])
         if name not in found:
             found[name] = next((s.weights for s in mine if s.weights), {"weights": "unknown"})
-    return _aggregate(rows, computed, found, config)
-
-
-def lse_protocol_info(config: Mapping[str, Any]) -> dict[str, Any]:
-    """How the LSE numbers were made: protocol, crops, aggregation (printed with the table)."""
-    from talkingface.evaluation.defaults import with_defaults
-
-    config = with_defaults(config)
-    info = {"protocol": config["lse_protocol"], "crop": config["lse_crop"], "aggregation": config["lse_aggregation"]}
-    if config["lse_crop"] == "face":
-        info["detector"] = config["lse_detector"]
-    return info
-
-
-def _lse_aggregation(out: dict[str, Any], computed: Mapping[str, float], config: Mapping[str, Any]) -> None:
-    """Mean over clips (``per_clip``) or over face tracks (``per_track``), saying which."""
-    info = lse_protocol_info(config)
-    per_track = info["aggregation"] == "per_track"
-    for key, track_key in (("lse_d", "lse_track_d"), ("lse_c", "lse_track_c")):
-        if key not in out:
-            continue
-        if per_track:
-            out[key].update(mean=computed.get(track_key), std=computed.get(f"{track_key}_std"),
-                            n=int(computed.get("lse_track_n", 0)))
-        out[key].update(clips=int(computed.get("lse_n", 0)), tracks=int(computed.get("lse_track_n", 0)), **info)
+    return _aggregate(rows, computed, found, config, classes)
 
 
 def aggregate(rows: list[dict[str, Any]], instances: Mapping[str, Metric],
               config: Mapping[str, Any]) -> dict[str, Any]:
     """The aggregate from metric objects that saw every clip (their ``compute()``)."""
     return _aggregate(rows, {name: m.compute() for name, m in instances.items()},
-                      {name: m.weights_info for name, m in instances.items()}, config)
+                      {name: m.weights_info for name, m in instances.items()}, config,
+                      {name: type(m) for name, m in instances.items()})
 
 
 def _aggregate(rows: list[dict[str, Any]], computed_by_metric: Mapping[str, dict[str, float]],
-               weights: Mapping[str, dict[str, Any]], config: Mapping[str, Any]) -> dict[str, Any]:
+               weights: Mapping[str, dict[str, Any]], config: Mapping[str, Any],
+               classes: Mapping[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    classes = {name: (classes or {}).get(name) or metric_class(name) for name in computed_by_metric}
     for name, computed in computed_by_metric.items():
-        if name == "fid":
-            out["fid"] = {"value": computed.get("fid"), "generated_frames": int(computed.get("fid_generated_frames", 0)),
-                          "reference_frames": int(computed.get("fid_reference_frames", 0))}
-            continue
-        for key in CLIP_KEYS.get(name, (name,)):
-            if key == "lse_offset":
-                continue
-            if key in computed:
-                out[key] = {"mean": computed[key], "std": computed.get(f"{key}_std"),
-                            "n": int(computed.get(f"{name}_n", 0)), "skipped": int(computed.get(f"{name}_skipped", 0))}
-        if name == "lse":
-            _lse_aggregation(out, computed, config)
+        cls = classes[name]
+        if hasattr(cls, "aggregate"):
+            out.update(cls.aggregate(computed, config))
+        else:  # a bare Metric-protocol object: its compute() keys as they are
+            out.update({key: {"mean": value} for key, value in computed.items()})
     weights = {name: dict(weights.get(name, {})) for name in computed_by_metric}
     out["weights"] = weights
     if any(info.get("weights") == "seeded" for info in weights.values()):
@@ -281,5 +250,36 @@ def _aggregate(rows: list[dict[str, Any]], computed_by_metric: Mapping[str, dict
     failed = sum(1 for r in rows if r["status"] == "failed")
     out["clips"] = {"total": len(rows), "failed": failed, "partial": sum(1 for r in rows if r["status"] == "partial"),
                     "all_failed": bool(rows) and failed == len(rows)}
-    out["config"] = {k: config[k] for k in CONFIG_KEYS if k in config}
+    out["config"] = {k: config[k] for k in recorded_keys(classes.values()) if k in config}
     return out
+
+
+def recorded_keys(extra: Iterable[Any] = ()) -> tuple[str, ...]:
+    """The config keys recorded with an evaluation: every registered metric's ``cache_keys`` and
+    ``settings`` (whichever ran, so results of different metric sets stay comparable) and the common ones."""
+    from talkingface.registry import known
+
+    classes = [*(metric_class(name) for name in known("metric")), *extra]
+    keys = [k for cls in classes for k in (*getattr(cls, "cache_keys", ()), *getattr(cls, "settings", ()))]
+    return tuple(dict.fromkeys([*keys, *COMMON_KEYS]))
+
+
+def metric_entries(names: Sequence[str]) -> set[str]:
+    """The aggregate keys the metrics' own entries use (the rest of the aggregate describes the evaluation)."""
+    return {key for name in names for key in metric_class(name).labels}
+
+
+def table_rows(aggregate: Mapping[str, Any], config: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """Evaluator aggregate -> ``{label: {mean, std, count, note}}``, each metric's rows in ``names`` order."""
+    out: dict[str, Any] = {}
+    for name in names:
+        out.update(metric_class(name).report(aggregate, config))
+    return out
+
+
+def report_columns(names: Sequence[str] | None = None) -> dict[str, str]:
+    """Table label -> the per-clip column its MEAN / STD rows go in (every registered metric by default)."""
+    from talkingface.registry import known
+
+    return {label: key for name in (known("metric") if names is None else names)
+            for key, label in metric_class(name).labels.items()}

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from scipy import linalg
 
 from talkingface.errors import TalkingFaceError
 from talkingface.evaluation import lse_crop
-from talkingface.evaluation.base import EvalContext, SkipClip, as_item, resolve_weights, row
-from talkingface.evaluation.inception import FEATURE_DIM, FIDInceptionV3, load_inception
+from talkingface.evaluation.base import BaseMetric, EvalContext, SkipClip, as_item, resolve_weights, row
 from talkingface.registry import register
+
+FEATURE_DIM = 2048  # Inception pool3 width (inception.FEATURE_DIM; that module, and torch, load where used)
+
+if TYPE_CHECKING:
+    import torch
+
+    from talkingface.evaluation.inception import FIDInceptionV3
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +74,28 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-@torch.inference_mode()
 def inception_features(net: FIDInceptionV3, images_rgb: np.ndarray | list[np.ndarray], batch_size: int = 32,
                        device: str | torch.device = "cpu") -> np.ndarray:
     """Pool3 features ``(N, 2048)`` float32 of uint8 RGB images (any sizes; each resized to 299)."""
-    feats = []
-    images = list(images_rgb)
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        if len({im.shape for im in batch}) == 1:
-            x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device).float() / 255.0
-            feats.append(net(x).float().cpu().numpy())
-        else:  # crops of different sizes: one at a time (resizing happens inside the net)
-            for im in batch:
-                x = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].to(device).float() / 255.0
+    import torch
+
+    with torch.inference_mode():
+        feats = []
+        images = list(images_rgb)
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size]
+            if len({im.shape for im in batch}) == 1:
+                x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device).float() / 255.0
                 feats.append(net(x).float().cpu().numpy())
+            else:  # crops of different sizes: one at a time (resizing happens inside the net)
+                for im in batch:
+                    x = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].to(device).float() / 255.0
+                    feats.append(net(x).float().cpu().numpy())
     return np.concatenate(feats) if feats else np.zeros((0, FEATURE_DIM), np.float32)
 
 
 @register("metric", "fid")
-class FIDMetric:
+class FIDMetric(BaseMetric):
     """FID over all frames of all clips (generated vs reference).
 
     Per-clip rows only count frames (FID of one short clip is not meaningful:
@@ -98,6 +105,13 @@ class FIDMetric:
     """
 
     name = "fid"
+    columns = ("fid_frames",)
+    labels = {"fid": "FID"}
+    cache_keys = ("fid_crop", "lse_detector", "fid_frame_stride")
+    settings = ("fid_batch_size",)
+    networks = ("inception",)
+    crop_key = "fid_crop"
+    needs_reference = True
 
     def __init__(self, config: dict | None = None, *, context: EvalContext | None = None,
                  device: str | None = None, net: FIDInceptionV3 | None = None) -> None:
@@ -108,6 +122,8 @@ class FIDMetric:
         self.stride = max(1, int(cfg["fid_frame_stride"]))
         self.device = self.context.device
         if net is None:
+            from talkingface.evaluation.inception import load_inception
+
             mode, path = resolve_weights(cfg, "inception")
             net = load_inception(path, weights=mode, seed=int(cfg.get("seed", 0)), device=self.device)
         self.net = net.to(self.device).eval()
@@ -200,3 +216,17 @@ class FIDMetric:
                         "compare FIDs only at equal frame counts", len(gen), len(ref), FEATURE_DIM)
         out["fid"] = float(frechet_distance(*feature_statistics(gen), *feature_statistics(ref)))
         return out
+
+    @classmethod
+    def aggregate(cls, computed: dict[str, float], config: dict[str, Any]) -> dict[str, Any]:
+        """One distance over every clip's frames, with the frame counts it was taken over."""
+        return {"fid": {"value": computed.get("fid"), "generated_frames": int(computed.get("fid_generated_frames", 0)),
+                        "reference_frames": int(computed.get("fid_reference_frames", 0))}}
+
+    @classmethod
+    def report(cls, aggregate: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        fid = aggregate.get("fid")
+        if not isinstance(fid, dict):
+            return {}
+        return {cls.labels["fid"]: {"mean": fid.get("value"), "std": None, "count": fid.get("generated_frames"),
+                                    "note": f"{fid.get('generated_frames')} vs {fid.get('reference_frames')} frames"}}

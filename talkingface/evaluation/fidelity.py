@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from talkingface.errors import TalkingFaceError
 from talkingface.evaluation import lse_crop
-from talkingface.evaluation.base import EvalContext, SkipClip, as_item, mean_std, row
+from talkingface.evaluation.base import BaseMetric, EvalContext, SkipClip, as_item, row
 from talkingface.registry import register
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,22 @@ def ssim(reference: np.ndarray, test: np.ndarray, data_range: float = 255.0, sig
     return float(inner.reshape(-1, inner.shape[-1]).mean(axis=0).mean())
 
 
-class _FidelityMetric:
+class _FidelityMetric(BaseMetric):
+    """Frame-by-frame comparison with ground truth: only the paired setting has any."""
+
     name = ""
     fn = staticmethod(psnr)
+    cache_keys = ("fidelity_crop", "lse_detector", "pairing")
+    crop_key = "fidelity_crop"
+    needs_reference = True
+
+    @classmethod
+    def applies(cls, config: Any) -> bool:
+        return config.get("pairing") == "paired"
+
+    @classmethod
+    def not_applicable_note(cls) -> str:
+        return "not applicable (unpaired: no ground truth)"
 
     def __init__(self, config: dict | None = None, *, context: EvalContext | None = None,
                  device: str | None = None) -> None:
@@ -154,23 +167,14 @@ class _FidelityMetric:
     def clip_state(self, name: str) -> dict[str, Any]:
         return {}
 
-    @classmethod
-    def summarise(cls, rows: list[dict[str, Any]], states: list[dict[str, Any]] | None = None) -> dict[str, float]:
-        """:meth:`compute` from per-clip rows (scored anywhere, e.g. on other workers)."""
-        scored = [r for r in rows if not r["skipped"]]
-        mean, std = mean_std([r[cls.name] for r in scored])
-        return {cls.name: mean, f"{cls.name}_std": std, f"{cls.name}_n": float(len(scored)),
-                f"{cls.name}_skipped": float(len(rows) - len(scored))}
-
-    def compute(self) -> dict[str, float]:
-        return self.summarise(self._rows)
-
 
 @register("metric", "psnr")
 class PSNRMetric(_FidelityMetric):
     """Mean per-frame PSNR (dB) against ground truth; config ``fidelity_crop``, ``pairing``."""
 
     name = "psnr"
+    columns = ("psnr",)
+    labels = {"psnr": "PSNR (dB)"}
     fn = staticmethod(psnr)
 
 
@@ -179,4 +183,6 @@ class SSIMMetric(_FidelityMetric):
     """Mean per-frame SSIM against ground truth; config ``fidelity_crop``, ``pairing``."""
 
     name = "ssim"
+    columns = ("ssim",)
+    labels = {"ssim": "SSIM"}
     fn = staticmethod(ssim)

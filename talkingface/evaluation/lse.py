@@ -21,18 +21,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from talkingface.errors import TalkingFaceError
 from talkingface.evaluation import lse_crop
-from talkingface.evaluation.base import (EvalContext, SkipClip, as_item, mean_std, resolve_weights, row)
-from talkingface.evaluation.syncnet import (MFCC_PER_FRAME, SAMPLES_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC,
-                                            SyncNet, load_syncnet, syncnet_mfcc, to_int16_scale)
+from talkingface.evaluation.base import (BaseMetric, EvalContext, SkipClip, as_item, mean_std, resolve_weights,
+                                         row)
 from talkingface.registry import register
+
+# torch and the SyncNet module are imported where they are used: the class facts
+# (columns, checkpoints, cache keys) are read by the pre-flight, which runs before torch is imported.
+if TYPE_CHECKING:
+    import torch
+
+    from talkingface.evaluation.syncnet import SyncNet
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,16 @@ class SyncResult:
 
 def num_windows(num_frames: int, num_samples: int) -> int:
     """Windows the reference scores: ``min(frames, samples // 640) - 5`` (may be <= 0)."""
+    from talkingface.evaluation.syncnet import SAMPLES_PER_FRAME, WINDOW_FRAMES
+
     return min(num_frames, num_samples // SAMPLES_PER_FRAME) - WINDOW_FRAMES
 
 
 def offset_distances(lip: torch.Tensor, aud: torch.Tensor, vshift: int = 15, chunk: int = 256) -> torch.Tensor:
     """``(windows, 2*vshift+1)`` distances of each lip window to the audio windows around it."""
+    import torch
+    import torch.nn.functional as F
+
     width = 2 * vshift + 1
     padded = F.pad(aud, (0, 0, vshift, vshift))
     rows = []
@@ -74,6 +83,8 @@ def offset_distances(lip: torch.Tensor, aud: torch.Tensor, vshift: int = 15, chu
 
 def score_embeddings(lip: torch.Tensor | np.ndarray, aud: torch.Tensor | np.ndarray, vshift: int = 15) -> SyncResult:
     """LSE-D, LSE-C and offset from per-window embeddings (float32 as the reference)."""
+    import torch
+
     lip = torch.as_tensor(lip, dtype=torch.float32).cpu()
     aud = torch.as_tensor(aud, dtype=torch.float32).cpu()
     if lip.shape != aud.shape or lip.ndim != 2 or lip.shape[0] < 1:
@@ -86,7 +97,6 @@ def score_embeddings(lip: torch.Tensor | np.ndarray, aud: torch.Tensor | np.ndar
                       dists.numpy())
 
 
-@torch.inference_mode()
 def embed_windows(net: SyncNet, crops_rgb: np.ndarray, mfcc: np.ndarray, windows: int, batch_size: int = 20,
                   device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Lip and audio embeddings of the first ``windows`` windows (CPU float32 tensors).
@@ -94,17 +104,22 @@ def embed_windows(net: SyncNet, crops_rgb: np.ndarray, mfcc: np.ndarray, windows
     ``crops_rgb``: ``(T, 224, 224, 3)`` uint8 RGB; turned into the reference's
     BGR 0-255 float input here.
     """
-    video = torch.from_numpy(np.ascontiguousarray(crops_rgb[:windows + WINDOW_FRAMES - 1, :, :, ::-1]))
-    video = video.permute(3, 0, 1, 2).float()  # (3, T, 224, 224) BGR
-    audio = torch.from_numpy(mfcc.astype(np.float32))[None]  # (1, 13, n)
-    lips, auds = [], []
-    for start in range(0, windows, batch_size):
-        idx = range(start, min(windows, start + batch_size))
-        lip_in = torch.stack([video[:, v:v + WINDOW_FRAMES] for v in idx]).to(device)
-        aud_in = torch.stack([audio[:, :, v * MFCC_PER_FRAME:v * MFCC_PER_FRAME + WINDOW_MFCC] for v in idx]).to(device)
-        lips.append(net.forward_lip(lip_in).float().cpu())
-        auds.append(net.forward_aud(aud_in).float().cpu())
-    return torch.cat(lips), torch.cat(auds)
+    import torch
+
+    from talkingface.evaluation.syncnet import MFCC_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC
+
+    with torch.inference_mode():
+        video = torch.from_numpy(np.ascontiguousarray(crops_rgb[:windows + WINDOW_FRAMES - 1, :, :, ::-1]))
+        video = video.permute(3, 0, 1, 2).float()  # (3, T, 224, 224) BGR
+        audio = torch.from_numpy(mfcc.astype(np.float32))[None]  # (1, 13, n)
+        lips, auds = [], []
+        for start in range(0, windows, batch_size):
+            idx = range(start, min(windows, start + batch_size))
+            lip_in = torch.stack([video[:, v:v + WINDOW_FRAMES] for v in idx]).to(device)
+            aud_in = torch.stack([audio[:, :, v * MFCC_PER_FRAME:v * MFCC_PER_FRAME + WINDOW_MFCC] for v in idx]).to(device)
+            lips.append(net.forward_lip(lip_in).float().cpu())
+            auds.append(net.forward_aud(aud_in).float().cpu())
+        return torch.cat(lips), torch.cat(auds)
 
 
 def sync_score(net: SyncNet, crops_rgb: np.ndarray, audio: np.ndarray, *, vshift: int = 15, batch_size: int = 20,
@@ -113,6 +128,8 @@ def sync_score(net: SyncNet, crops_rgb: np.ndarray, audio: np.ndarray, *, vshift
 
     Raises :class:`SkipClip` with the reason when the clip cannot be scored.
     """
+    from talkingface.evaluation.syncnet import WINDOW_FRAMES, syncnet_mfcc, to_int16_scale
+
     samples = to_int16_scale(audio)
     if samples.size == 0 or int(np.abs(samples.astype(np.int32)).max()) <= SILENCE_PEAK:
         raise SkipClip("silent audio (peak below -80 dBFS): nothing to sync with")
@@ -150,8 +167,34 @@ def plot_offset_curve(mdist: np.ndarray, vshift: int, path: str | Path, title: s
     return path
 
 
+#: the LSE settings that change a clip's LSE values (the key of its stored scores)
+LSE_CACHE_KEYS = ("lse_protocol", "lse_crop", "lse_detector", "vshift", "lse_min_track", "lse_min_face_size",
+                  "lse_scene_threshold", "lse_num_failed_det", "lse_crop_scale", "lse_facedet_scale")
+
+
+def lse_protocol_info(config: dict[str, Any]) -> dict[str, Any]:
+    """How the LSE numbers were made: protocol, crops, aggregation (printed with the table)."""
+    from talkingface.evaluation.defaults import with_defaults
+
+    config = with_defaults(config)
+    info = {"protocol": config["lse_protocol"], "crop": config["lse_crop"], "aggregation": config["lse_aggregation"]}
+    if config["lse_crop"] == "face":
+        info["detector"] = config["lse_detector"]
+    return info
+
+
+def lse_note(agg: dict[str, Any]) -> str:
+    """What an LSE mean is: protocol, crops and what it averages (e.g. ``reference, face tracks (s3fd), per clip``)."""
+    crops = f"face tracks ({agg['detector']})" if agg.get("crop") == "face" else "whole frames"
+    if agg.get("aggregation") == "per_track":
+        over = f"mean of {agg.get('tracks', 0)} tracks"
+    else:
+        over = "mean of clips"
+    return f"{agg['protocol']}, {crops}, {over}"
+
+
 @register("metric", "lse")
-class LSEMetric:
+class LSEMetric(BaseMetric):
     """LSE-D (lower is better) and LSE-C (higher is better) per clip; mean/std over clips.
 
     Config keys (defaults: config/evaluation.yaml): ``lse_protocol``
@@ -167,7 +210,13 @@ class LSEMetric:
     """
 
     name = "lse"
-    keys = ("lse_d", "lse_c", "lse_offset")
+    columns = ("lse_d", "lse_c", "lse_offset")
+    labels = {"lse_d": "LSE-D (lower is better)", "lse_c": "LSE-C (higher is better)"}
+    cache_keys = LSE_CACHE_KEYS
+    settings = ("lse_aggregation", "lse_batch_size")
+    networks = ("syncnet",)
+    crop_key = "lse_crop"
+    needs_audio = True
 
     def __init__(self, config: dict | None = None, *, context: EvalContext | None = None,
                  device: str | None = None, net: SyncNet | None = None) -> None:
@@ -195,6 +244,8 @@ class LSEMetric:
                                                  scene_threshold=None if threshold is None else float(threshold))
         self.device = self.context.device
         if net is None:
+            from talkingface.evaluation.syncnet import load_syncnet
+
             mode, path = resolve_weights(cfg, "syncnet")
             net = load_syncnet(path, weights=mode, seed=int(cfg.get("seed", 0)), device=self.device)
         self.net = net.to(self.device).eval()
@@ -233,6 +284,8 @@ class LSEMetric:
             clip.frames, config=self.track_config, detections=self.context.detections(item.generated)))
         if report.reason:
             raise SkipClip(report.reason)
+        from talkingface.evaluation.syncnet import SAMPLES_PER_FRAME
+
         segments = []
         for track in report.tracks:
             crops = lse_crop.track_crops(clip.frames, track, crop_scale=self.track_config.crop_scale)
@@ -276,7 +329,7 @@ class LSEMetric:
 
     def skip(self, name: str, reason: str) -> dict[str, Any]:
         """Record a clip this metric could not score (also used by the evaluator on errors)."""
-        out = row(name, {k: None for k in self.keys}, reason)
+        out = row(name, {k: None for k in self.columns}, reason)
         self._rows.append(out)
         log.warning("%s: LSE skipped: %s", name, reason)
         return out
@@ -303,6 +356,31 @@ class LSEMetric:
 
     def compute(self) -> dict[str, float]:
         return self.summarise(self._rows)
+
+    @classmethod
+    def aggregate(cls, computed: dict[str, float], config: dict[str, Any]) -> dict[str, Any]:
+        """Mean over clips (``per_clip``) or over face tracks (``per_track``), saying which and how made."""
+        out = super().aggregate(computed, config)
+        info = lse_protocol_info(config)
+        per_track = info["aggregation"] == "per_track"
+        for key, track_key in (("lse_d", "lse_track_d"), ("lse_c", "lse_track_c")):
+            if key not in out:
+                continue
+            if per_track:
+                out[key].update(mean=computed.get(track_key), std=computed.get(f"{track_key}_std"),
+                                n=int(computed.get("lse_track_n", 0)))
+            out[key].update(clips=int(computed.get("lse_n", 0)), tracks=int(computed.get("lse_track_n", 0)), **info)
+        return out
+
+    @classmethod
+    def report(cls, aggregate: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The table rows, each note starting with how the mean was made (protocol, crops, over what)."""
+        out = super().report(aggregate, config)
+        for key, label in cls.labels.items():
+            agg = aggregate.get(key)
+            if label in out and isinstance(agg, dict) and agg.get("protocol"):
+                out[label]["note"] = "; ".join(filter(None, (lse_note(agg), out[label]["note"])))
+        return out
 
 
 __all__ = ["LSEMetric", "SyncResult", "num_windows", "offset_distances", "score_embeddings", "embed_windows",

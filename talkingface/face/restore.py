@@ -275,7 +275,8 @@ class GFPGANRestorer:
         if self.noise == "stored":
             out = self.net(x)
         else:
-            out = self.net(x, randomize_noise=True, generator=self.generator if self.noise == "seeded" else None)
+            # fresh: torch's global generator unless the caller handed one (the pipeline's per-call generator)
+            out = self.net(x, randomize_noise=True, generator=self.generator)
         out = out[0].float().clamp(-1, 1)
         out = ((out + 1) / 2).permute(1, 2, 0).cpu().numpy()
         return (out * 255.0).round().astype(np.uint8)

@@ -22,18 +22,28 @@ class IdentityModel:
     def __init__(self, config: Config, weights: Any) -> None:
         self.config = config
 
+    @classmethod
+    def from_config(cls, config: Config, weights: Any) -> IdentityModel:
+        return cls(config, weights)
+
     def generate(self, pair: Pair, audio: Path, out_path: Path) -> dict[str, Any]:
+        """The runner's contract: one pair's output and what it was made from."""
+        self(pair.video, audio, out_path)
+        return {"generated_video": out_path, "real_video": pair.video, "audio": audio}
+
+    def __call__(self, video: str | Path, audio: str | Path, outfile: str | Path) -> Path:
+        """The input video (cut to ``max_seconds``) muxed with ``audio``, written to ``outfile``."""
         from talkingface.media import fit_length, load_audio, read_video, samples_for_frames
         from talkingface.media.video import VideoWriter
 
         fps = float(self.config["fps"])
-        frames = read_video(pair.video, fps, lazy=True).frames  # streamed: long clips never sit in memory
+        frames = read_video(video, fps, lazy=True).frames  # streamed: long clips never sit in memory
         count = len(frames)
         if self.config.get("max_seconds"):
             count = min(count, int(round(self.config["max_seconds"] * fps)))
         rate = int(self.config["sample_rate"])
         sound = fit_length(load_audio(audio, rate), samples_for_frames(count, fps, rate), "pad")
-        with VideoWriter(out_path, fps, sound, rate) as writer:
+        with VideoWriter(outfile, fps, sound, rate) as writer:
             for start in range(0, count, 25):
                 writer.write(frames[start:min(count, start + 25)])
-        return {"generated_video": out_path, "real_video": pair.video, "audio": audio}
+        return Path(outfile)

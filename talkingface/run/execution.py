@@ -41,7 +41,7 @@ def execute(model_cls: Any, weights: Any, items: list, config: Config) -> dict[s
     if int(config.get("num_workers", 0)) > 0:
         records.update(fanout.execute_on_ray(model_cls, weights, todo, config))
         return records
-    model = model_cls(config, weights)
+    model = model_cls.from_config(config, weights)
     with tqdm(total=len(todo), desc="generate", unit="item", dynamic_ncols=True) as bar:
         for item in todo:
             records[item.id] = generate_item(model, item, config)

@@ -104,7 +104,7 @@ def _worker_class(ray: Any, num_gpus: float) -> Any:
         def __init__(self, model_cls: Any, weights: Any, config: Config) -> None:
             _setup_worker(config)
             self.config = config
-            self.model = model_cls(config, weights)
+            self.model = model_cls.from_config(config, weights)
 
         def generate(self, item: Any) -> dict[str, Any]:
             return generate_item(self.model, item, self.config)

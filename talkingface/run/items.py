@@ -87,7 +87,11 @@ def prepare_audio(item: Item, config: Config) -> Path:
 
 
 def generate_item(model: Any, item: Item, config: Config) -> dict[str, Any]:
-    """Generate one item (with retries) and write its record; never raises for item errors."""
+    """Generate one item (with retries) and write its record; never raises for item errors.
+
+    ``model``: a registered model object (``Model.from_config(config, weights)``): its
+    ``generate(pair, audio, out_path)`` is ``model(video, audio, out_path)`` plus the record fields.
+    """
     started = time.time()
     attempts = int(config.get("max_retries", 0)) + 1
     error = None

@@ -59,9 +59,6 @@ def metric_table(results: dict[str, Any]) -> str:
 
 #: per-clip columns that hold file paths: written relative to the run folder (the folder of results.csv)
 PATH_COLUMNS = ("generated", "reference", "audio", "generated_video", "real_video", "lse_plot")
-#: aggregate table label -> the per-clip column the MEAN / STD rows put it in
-AGGREGATE_COLUMNS = {"LSE-D (lower is better)": "lse_d", "LSE-C (higher is better)": "lse_c", "FID": "fid",
-                     "PSNR (dB)": "psnr", "SSIM": "ssim"}
 
 
 def _relative(value: Any, run_dir: Path | None) -> Any:
@@ -81,9 +78,14 @@ def results_csv(results: dict[str, Any], run_dir: str | Path | None = None) -> s
              if not isinstance(v, (dict, list))} for row in results.get("per_clip", [])]
     stats: dict[str, dict[str, Any]] = {"MEAN": {"id": "MEAN", "status": "aggregate"},
                                         "STD": {"id": "STD", "status": "aggregate"}}
-    for name, agg in results.get("aggregate", {}).items():
+    aggregate = results.get("aggregate", {})
+    if aggregate:
+        from talkingface.evaluation.evaluator import report_columns
+
+        columns_of = report_columns()  # table label -> the metric's per-clip column (its class's `labels`)
+    for name, agg in aggregate.items():
         if isinstance(agg, dict):
-            column = AGGREGATE_COLUMNS.get(name, name)
+            column = columns_of.get(name, name)
             stats["MEAN"][column], stats["STD"][column] = agg.get("mean"), agg.get("std")
     if len(stats["MEAN"]) > 2:
         rows += [stats["MEAN"], stats["STD"]]

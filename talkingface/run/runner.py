@@ -112,12 +112,17 @@ def run(config: Config) -> dict[str, Any]:
     The run folder is created only once the pre-flight has passed, so a run
     that stops on bad input leaves nothing a later run could take for its own.
     """
+    run_dir, resumed, pairs, model_cls, names = preflight(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with log_to_file(run_dir / "run.log"):  # this run's log only: detached when the run ends
+        return _run(config, run_dir, resumed, pairs, model_cls, names)
+
+
+def _run(config: Config, run_dir: Path, resumed: bool, pairs: list[Pair], model_cls: Any,
+         names: list[str]) -> dict[str, Any]:
     from talkingface.runtime import configure_threads
     from talkingface.run.report import write_results
 
-    run_dir, resumed, pairs, model_cls, names = preflight(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log_to_file(run_dir / "run.log")
     log.info("%s run folder %s", "resuming" if resumed else "new", run_dir)
     if resumed:
         remove_stale_temporaries(run_dir)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,25 +31,19 @@ from talkingface.config import Config
 
 log = logging.getLogger(__name__)
 
-METRIC_CHECKPOINTS = {"lse": ["syncnet"], "fid": ["inception"], "psnr": [], "ssim": []}
-#: aggregate rows of the table, in reading order
-TABLE_KEYS = (("lse_d", "LSE-D (lower is better)"), ("lse_c", "LSE-C (higher is better)"), ("fid", "FID"),
-              ("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
+def metric_classes(names: Any) -> dict[str, Any]:
+    """The registered metric classes by name: every per-metric fact below is read from them."""
+    from talkingface.registry import get
+
+    return {name: get("metric", name) for name in names}
 
 
 def required_checkpoints(config: Config) -> list[str]:
+    """The checkpoint files scoring with this config loads (each metric's ``checkpoints(config)``); no torch."""
     names: list[str] = []
-    for metric in config.get("metrics", []):
-        names += METRIC_CHECKPOINTS.get(metric, [])
-    # every metric that scores face crops finds them with `lse_detector`: S3FD needs its file
-    # (PSNR/SSIM crop only in the paired setting; unpaired they are not applicable)
-    crop_key = {"lse": "lse_crop", "fid": "fid_crop"}
-    if config.get("pairing") == "paired":
-        crop_key.update(psnr="fidelity_crop", ssim="fidelity_crop")
-    if config.get("lse_detector") == "s3fd" and any(config.get(crop_key.get(m, ""), "frame") == "face"
-                                                     for m in config.get("metrics", [])):
-        names.append("syncnet_s3fd")
-    return names
+    for cls in metric_classes(config.get("metrics", [])).values():
+        names += cls.checkpoints(config)
+    return list(dict.fromkeys(names))
 
 
 def eval_config(config: Config, weights: Any) -> dict[str, Any]:
@@ -60,42 +53,20 @@ def eval_config(config: Config, weights: Any) -> dict[str, Any]:
     return out
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
+def table_aggregate(aggregate: dict[str, Any], pairing: str,
+                    metrics: Any = ("lse", "fid", "psnr", "ssim")) -> dict[str, Any]:
+    """Evaluator aggregate -> ``{label: {mean, std, count, note}}`` for the report table (each metric's ``report``)."""
+    from talkingface.evaluation.evaluator import table_rows
+
+    return table_rows(aggregate, {**(aggregate.get("config") or {}), "pairing": pairing}, list(metrics))
 
 
-def table_aggregate(aggregate: dict[str, Any], pairing: str) -> dict[str, Any]:
-    """Evaluator aggregate -> ``{label: {mean, std, count, note}}`` for the report table."""
-    out: dict[str, Any] = {}
-    for key, label in TABLE_KEYS:
-        if key == "fid" and isinstance(aggregate.get("fid"), dict):
-            fid = aggregate["fid"]
-            out[label] = {"mean": fid.get("value"), "std": None, "count": fid.get("generated_frames"),
-                          "note": f"{fid.get('generated_frames')} vs {fid.get('reference_frames')} frames"}
-        elif isinstance(aggregate.get(key), dict):
-            agg = aggregate[key]
-            note = ""
-            if key in ("psnr", "ssim") and pairing != "paired":
-                note = "not applicable (unpaired: no ground truth)"
-            elif agg.get("skipped"):
-                # not "skipped": that word counts items never generated in the summary line
-                note = f"{agg['skipped']} clip(s) not scored by this metric (reason per clip)"
-            if key in ("lse_d", "lse_c") and agg.get("protocol"):
-                note = "; ".join(filter(None, (lse_note(agg), note)))
-            out[label] = {"mean": agg.get("mean") if _finite(agg.get("mean")) else None,
-                          "std": agg.get("std") if _finite(agg.get("std")) else None,
-                          "count": agg.get("n"), "note": note}
-    return out
+def evaluation_info(aggregate: dict[str, Any], metrics: Any) -> dict[str, Any]:
+    """The aggregate less the metrics' own entries: how the evaluation ran (weights, clips, config)."""
+    from talkingface.evaluation.evaluator import metric_entries
 
-
-def lse_note(agg: dict[str, Any]) -> str:
-    """What an LSE mean is: protocol, crops and what it averages (e.g. ``reference, face tracks (s3fd), per clip``)."""
-    crops = f"face tracks ({agg['detector']})" if agg.get("crop") == "face" else "whole frames"
-    if agg.get("aggregation") == "per_track":
-        over = f"mean of {agg.get('tracks', 0)} tracks"
-    else:
-        over = "mean of clips"
-    return f"{agg['protocol']}, {crops}, {over}"
+    own = metric_entries(list(metrics))
+    return {k: v for k, v in aggregate.items() if k not in own}
 
 
 def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config, weights: Any,
@@ -131,9 +102,9 @@ def evaluate_run(items: list, records: dict[str, dict[str, Any]], config: Config
                          "notes": error if status == "ok" else None,
                          **{k: v for k, v in row.items() if k not in ("name", "status", "reasons")}})
         counts["failed" if status == "failed" else "succeeded"] += 1
-    return {"per_clip": per_clip, "aggregate": table_aggregate(aggregate, config.get("pairing", "unpaired")),
-            "evaluation": {k: v for k, v in aggregate.items() if k not in ("lse_d", "lse_c", "psnr", "ssim", "fid")},
-            "counts": counts}
+    return {"per_clip": per_clip,
+            "aggregate": table_aggregate(aggregate, config.get("pairing", "unpaired"), config["metrics"]),
+            "evaluation": evaluation_info(aggregate, config["metrics"]), "counts": counts}
 
 
 # ---------------------------------------------------------------------------- per-clip scoring, resumable
@@ -217,13 +188,17 @@ def _stat(path: Path | None) -> list[Any] | None:
 
 
 def _weights_identity(metric: str, config: Config) -> Any:
+    """The weights a metric's numbers depend on: the files it loads (size + mtime), or the seed of seeded ones.
+
+    A metric that loads no file (PSNR/SSIM on whole frames) depends on no weights at all.
+    """
     from talkingface.weights.manifest import find_checkpoint
 
+    names = metric_classes([metric])[metric].checkpoints(config)
+    if not names:
+        return None
     if config.get("weights") == "seeded":
         return {"seeded": int(config.get("seed", 0))}
-    names = list(METRIC_CHECKPOINTS.get(metric, []))
-    if config.get("lse_detector") == "s3fd":
-        names.append("syncnet_s3fd")
     files = {}
     for name in names:
         path = find_checkpoint(name, config.get("checkpoint_dir"))
@@ -233,9 +208,7 @@ def _weights_identity(metric: str, config: Config) -> Any:
 
 def score_key(metric: str, task: ScoreTask, config: Config) -> str:
     """Everything that changes ``metric``'s result on ``task`` (not batch sizes, device, worker count)."""
-    from talkingface.evaluation.evaluator import CONFIG_KEYS, SCORE_KEYS
-
-    keys = SCORE_KEYS.get(metric, CONFIG_KEYS)
+    keys = metric_classes([metric])[metric].cache_keys
     data = {"version": SCORES_VERSION, "metric": metric, "config": {k: config.get(k) for k in keys},
             "weights": _weights_identity(metric, config), "inputs": task.inputs()}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -310,9 +283,9 @@ def score_one(scorer: Any, task: ScoreTask, metrics: list[str], keys: dict[str, 
 def lost_score(metric: str, clip: str, reason: str) -> Any:
     """A clip a worker never returned (it died): skipped with the reason, not stored, redone next run."""
     from talkingface.evaluation.base import row
-    from talkingface.evaluation.evaluator import CLIP_KEYS, ClipScore
+    from talkingface.evaluation.evaluator import ClipScore
 
-    return ClipScore(metric, row(clip, {k: None for k in CLIP_KEYS.get(metric, (metric,))}, reason),
+    return ClipScore(metric, row(clip, {k: None for k in metric_classes([metric])[metric].columns}, reason),
                      transient=True)
 
 

@@ -161,10 +161,15 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
             y1, y2, x1, x2 = (int(v) for v in box)
             detector.hint = (x1, y1, x2, y2)
 
-    def reset_noise() -> None:
-        """Restart GFPGAN's seeded noise (each clip gets the same draws for the same input)."""
-        if gfpgan is not None and gfpgan.generator is not None:
+    def reset_noise(generator: torch.Generator | None = None) -> None:
+        """Start a clip's GFPGAN noise: ``seeded`` restarts its own generator (the same draws for the same
+        input); ``fresh`` draws from ``generator``, the pipeline call's (shared with E-Net, in call order)."""
+        if gfpgan is None:
+            return
+        if gfpgan.noise == "seeded" and gfpgan.generator is not None:
             gfpgan.generator.manual_seed(seed)
+        elif gfpgan.noise == "fresh":
+            gfpgan.generator = generator
     from talkingface.accel import AccelOptions, accelerate
 
     accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer

@@ -85,23 +85,80 @@ class ClipState:
 
 
 class VideoReTalkingPipeline:
-    """``pipeline(face=..., audio=..., outfile=...)`` -> the lip-synced mp4."""
+    """``pipeline(face=..., audio=..., outfile=...)`` -> the lip-synced mp4.
+
+    Built once from named components (:class:`~.parts.Parts`: ``crop``,
+    ``landmarks``, ``dnet``, ``enet``, ``enhance_face``, ...), each a callable
+    with a narrow contract; :attr:`components` names them and :meth:`swap`
+    gives a pipeline with some replaced. With a ``loader`` instead of parts,
+    the networks load when the first stage past the face crop needs them (the
+    crop itself, dlib only, is ``crop``).
+    """
 
     stage_names = ("read", "crop", "landmarks", "coeffs", "expression", "stabilize", "enhance_reference",
                    "face_boxes", "references", "audio", "lipsync", "compose", "encode")
 
-    def __init__(self, parts: Any, options: PipelineOptions) -> None:
-        self.parts = parts
+    def __init__(self, parts: Any, options: PipelineOptions, *, loader: Any = None, crop: Any = None) -> None:
+        if parts is None and loader is None:
+            raise ValueError("a pipeline needs its parts or a loader that builds them")
+        self._parts = parts
+        self._loader = loader
+        self._crop = crop
         self.options = options
         self.timings: dict[str, float] = {}
         self.last_clip_frames = 0
 
     @classmethod
-    def from_config(cls, config: Any, weights: Any) -> VideoReTalkingPipeline:
+    def from_config(cls, config: Any, weights: Any, *, networks_on_demand: bool = False) -> VideoReTalkingPipeline:
+        """Every component for this config; ``networks_on_demand``: only the face crop now, the rest when needed."""
+        from functools import partial
+
         from talkingface.models.video_retalking.parts import build_parts
 
         options = PipelineOptions.from_config(config, weights)
+        if networks_on_demand:
+            from talkingface.models.video_retalking.face_parts import make_croper
+
+            return cls(None, options, loader=partial(build_parts, config, weights, options),
+                       crop=make_croper(options).crop)  # dlib's predictor from the configured checkpoint_dir
         return cls(build_parts(config, weights, options), options)
+
+    @property
+    def parts(self) -> Any:
+        """The components, loaded on first use when the pipeline was built with a loader."""
+        if self._parts is None:
+            start = time.perf_counter()
+            self._parts = self._loader()
+            log.info("networks loaded in %.1fs", time.perf_counter() - start)
+        return self._parts
+
+    @parts.setter
+    def parts(self, parts: Any) -> None:
+        self._parts = parts
+
+    @property
+    def networks_loaded(self) -> bool:
+        return self._parts is not None
+
+    @property
+    def components(self) -> dict[str, Any]:
+        """The named components (loads them when not loaded yet)."""
+        from dataclasses import fields
+
+        return {f.name: getattr(self.parts, f.name) for f in fields(self.parts)}
+
+    def swap(self, **components: Any) -> VideoReTalkingPipeline:
+        """A pipeline with the named components replaced (the others, and the options, shared)."""
+        from dataclasses import replace
+
+        unknown = sorted(set(components) - set(self.components))
+        if unknown:
+            raise ValueError(f"unknown component(s) {unknown}; known: {', '.join(self.components)}")
+        return type(self)(replace(self.parts, **components), self.options)
+
+    def crop_part(self) -> Any:
+        """The face-crop component: the loaded parts' own, or the one built before the networks."""
+        return self._crop if self._parts is None and self._crop is not None else self.parts.crop
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -170,7 +227,7 @@ class VideoReTalkingPipeline:
     def crop_stage(self, state: ClipState) -> dict[str, np.ndarray]:
         def compute() -> dict[str, np.ndarray]:
             out = state.scratch.empty("crops256", (len(state.frames), 256, 256, 3))
-            crops, box, quad = self.parts.crop(state.frames, out)
+            crops, box, quad = self.crop_part()(state.frames, out)
             return {"crops256": crops, "box": np.asarray(box, np.int64), "quad": np.asarray(quad, np.float64)}
         return self._cached(state, "crop", compute)
 
@@ -298,13 +355,17 @@ class VideoReTalkingPipeline:
             chunks = chunks.cpu().numpy() if hasattr(chunks, "cpu") else np.asarray(chunks)
         return wav, chunks
 
-    def lipsync_stage(self, state: ClipState, chunks: np.ndarray, boxes: np.ndarray,
-                      refs: np.ndarray) -> Iterator[tuple[list[int], np.ndarray]]:
-        """E-Net over batches of frames: yields (frame indices, 384x384 RGB predictions)."""
+    def lipsync_stage(self, state: ClipState, chunks: np.ndarray, boxes: np.ndarray, refs: np.ndarray,
+                      noise: torch.Generator | None = None) -> Iterator[tuple[list[int], np.ndarray]]:
+        """E-Net over batches of frames: yields (frame indices, 384x384 RGB predictions).
+
+        Noise: ``seeded``, E-Net's own generator from ``seed``; ``fresh``, ``noise`` (the call's generator,
+        shared with GFPGAN), or torch's global generator when none is given.
+        """
         opts = self.options
         frames = state.frames
         n = len(frames)
-        generator = torch.Generator(device="cpu").manual_seed(opts.seed) if opts.noise == "seeded" else None
+        generator = torch.Generator(device="cpu").manual_seed(opts.seed) if opts.noise == "seeded" else noise
         batch = opts.batch_size
         for start in range(0, len(chunks), batch):
             steps = list(range(start, min(start + batch, len(chunks))))
@@ -364,14 +425,17 @@ class VideoReTalkingPipeline:
         """
         face, audio, outfile = Path(face), Path(audio), Path(outfile)
         self.timings = {}
-        torch.manual_seed(self.options.seed)
+        # this call's noise source: ``noise: fresh`` draws E-Net's and GFPGAN's noise from it in the order
+        # torch's global generator, seeded here before, gave them (the same numbers), without touching
+        # the process's global random state
+        noise = torch.Generator(device="cpu").manual_seed(self.options.seed)
         scratch = ClipScratch(self.options.cache_dir)
         try:
-            return self._run(face, audio, outfile, scratch)
+            return self._run(face, audio, outfile, scratch, noise)
         finally:
             scratch.close()
 
-    def _run(self, face: Path, audio: Path, outfile: Path, scratch: ClipScratch) -> Path:
+    def _run(self, face: Path, audio: Path, outfile: Path, scratch: ClipScratch, noise: torch.Generator) -> Path:
         from talkingface.media.video import VideoWriter
 
         with self._stage("read"):
@@ -395,11 +459,11 @@ class VideoReTalkingPipeline:
             wav = np.pad(wav, (0, max(0, num_samples - len(wav))))[:num_samples]
             reset_noise = getattr(self.parts, "reset_noise", None)
             if reset_noise is not None:
-                reset_noise()
+                reset_noise(noise if self.options.noise == "fresh" else None)
             with VideoWriter(outfile, fps, wav, self.options.sample_rate) as writer, \
                     tqdm(total=len(chunks), desc="lip-sync", unit="frame", leave=False,
                          disable=len(chunks) < 16) as bar:
-                for idx, preds in self.lipsync_stage(shown, chunks, boxes, refs):
+                for idx, preds in self.lipsync_stage(shown, chunks, boxes, refs, noise):
                     with self._stage("compose"):
                         if self.parts.compose_batch is not None:  # accel hook: the batch composed on the device
                             composed = self.parts.compose_batch([np.asarray(frames[j]) for j in idx], preds,
