@@ -1,3 +1,4 @@
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -49,6 +50,9 @@ def test_lse_report_with_seeded_syncnet(tmp_path):
     row = results["per_clip"][0]
     assert row["lse_d"] > 0 and row["lse_c"] >= 0 and -15 <= row["lse_offset"] <= 15
     assert "SEEDED" in results["WARNING"]
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["lse_protocol"], r["lse_aggregation"]) for r in rows} == {("reference", "per_clip")}
     page = (tmp_path / "report.html").read_text()
     assert "LSE-C vs LSE-D" in page and page.count("data:image/png;base64,") >= 2
 

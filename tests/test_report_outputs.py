@@ -43,6 +43,15 @@ def test_results_csv_paths_relative_to_the_run_folder_and_stats_in_metric_column
     header = list(rows[0].keys())
     assert not any("(" in column for column in header)  # no "LSE-D (lower is better)" columns
     assert all(row["weights"] == "official" for row in rows)
+    assert "lse_protocol" not in header  # no LSE configuration recorded: nothing claimed
+
+
+def test_results_csv_rows_say_how_the_lse_numbers_were_made(tmp_path):
+    results = {**_results(tmp_path), "evaluation": {"config": {"lse_protocol": "direct",
+                                                                "lse_aggregation": "per_track"}}}
+    rows = list(csv.DictReader(io.StringIO(results_csv(results, tmp_path))))
+    assert [(r["lse_protocol"], r["lse_aggregation"]) for r in rows] == [("direct", "per_track")] * len(rows)
+    assert [r["id"] for r in rows] == ["a", "b", "MEAN", "STD"]
 
 
 def _inside(inner, outer, slack=1.0):

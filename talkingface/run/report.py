@@ -94,15 +94,24 @@ def results_csv(results: dict[str, Any], run_dir: str | Path | None = None) -> s
         for key in row:
             if key not in columns:
                 columns.append(key)
-    weights = results.get("weights", {}).get("weights") if isinstance(results.get("weights"), dict) else None
-    if weights:
-        columns.append("weights")
+    run_wide = {key: value for key, value in run_columns(results).items() if value}
+    columns += [key for key in run_wide if key not in columns]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, **({"weights": weights} if weights else {})})
+        writer.writerow({**row, **run_wide})
     return buffer.getvalue()
+
+
+def run_columns(results: dict[str, Any]) -> dict[str, Any]:
+    """What every row of results.csv shares and a reader needs to compare it with another table: the
+    weights, and how the LSE numbers were made (published LSE tables only compare under one protocol)."""
+    weights = results.get("weights", {}).get("weights") if isinstance(results.get("weights"), dict) else None
+    lse = (results.get("evaluation") or {}).get("config") or {}
+    protocol = lse.get("lse_protocol")
+    return {"weights": weights, "lse_protocol": protocol,
+            "lse_aggregation": lse.get("lse_aggregation", "per_clip") if protocol else None}
 
 
 def write_results(run_dir: Path, results: dict[str, Any], config: Any) -> None:
