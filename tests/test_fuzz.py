@@ -90,11 +90,12 @@ def test_cli_parser_never_crashes_or_executes(args):
 @given(key=st.sampled_from(sorted(KEYS)), value=st.text(max_size=20).filter(lambda v: "\n" not in v))
 def test_cli_key_value_round_trip(key, value):
     """``--key=value`` and ``--key value`` (and dashes for underscores) are ``{key: <value as YAML>}``,
-    whatever the value holds (``=``, spaces, dashes); a value YAML refuses is a ConfigError naming it."""
+    whatever the value holds (``=``, spaces, dashes); a value YAML refuses is a ConfigError naming it.
+    ``--config_files`` stays the text given (its one parser, ``config_file_list``, splits it later)."""
     from talkingface.cli import parse_cli_value
 
     try:
-        expected = [p for p in value.split(",") if p] if key == "config_files" else parse_cli_value(value)
+        expected = value if key == "config_files" else parse_cli_value(value)
     except ConfigError:
         with pytest.raises(ConfigError):
             parse_overrides([f"--{key}={value}"])
@@ -103,6 +104,14 @@ def test_cli_key_value_round_trip(key, value):
     assert _same(parse_overrides([f"--{key.replace('_', '-')}={value}"]), {key: expected})
     if not value.startswith("-"):
         assert _same(parse_overrides([f"--{key}", value]), {key: expected})
+
+
+@FUZZ
+@given(value=st.text(max_size=30).filter(lambda v: "\n" not in v))
+def test_config_files_text_splits_on_commas_into_stripped_names(value):
+    from talkingface.config.loader import config_file_list
+
+    assert config_file_list(value) == [p.strip() for p in value.split(",") if p.strip()]
 
 
 @settings(max_examples=max(20, EXAMPLES // 5), deadline=None,
