@@ -374,6 +374,176 @@ def make_blend(code: Path) -> tuple[Arrays, dict]:
     return arrays, meta
 
 
+# ----------------------------------------------------------------------------- detectors
+
+RETINA_OVERRIDES = {f"{head}.*.conv1x1.weight": {"gain": 0.01} for head in ("ClassHead", "BboxHead", "LandmarkHead")}
+
+
+def make_retinaface() -> tuple[Arrays, dict]:
+    """GPEN's RetinaFace-R50 and ``RetinaFaceDetection.detect`` (made with ``__new__``: its constructor reads a file)."""
+    import numpy as np
+    import torch
+
+    from face_detect.data import cfg_re50
+    from face_detect.facemodels.retinaface import RetinaFace
+    from face_detect.retinaface_detection import RetinaFaceDetection
+    from talkingface.weights import seeded_input, seeded_state_dict
+
+    torch.manual_seed(0)
+    net = RetinaFace(cfg=cfg_re50, phase="test")
+    net.load_state_dict(seeded_state_dict(net, SEED, RETINA_OVERRIDES), strict=True)
+    net.eval()
+    x = seeded_input("retina_x", (1, 3, 128, 96), SEED, low=-128, high=128)
+    with torch.no_grad():
+        loc, conf, landms = net(torch.from_numpy(x))
+    detector = RetinaFaceDetection.__new__(RetinaFaceDetection)
+    detector.net, detector.cfg, detector.device = net, cfg_re50, "cpu"
+    detector.mean = torch.tensor([[[[104]], [[117]], [[123]]]])
+    image = uint8_image("retina_image", (112, 144, 3))
+    dets, landmarks = detector.detect(np.ascontiguousarray(image[..., ::-1]), confidence_threshold=0.5)
+    torch.set_grad_enabled(True)  # RetinaFaceDetection's constructor would have switched it off for good
+    arrays = {"loc": loc.numpy(), "conf": conf.numpy(), "landms": landms.numpy(), "image": image,
+              "dets": np.float32(dets), "landmarks": np.float32(landmarks)}
+    meta = {"reference": "video-retalking third_part/GPEN/face_detect (RetinaFace(cfg_re50, 'test'); "
+                         "RetinaFaceDetection.detect)", "seed": SEED,
+            "weights": "seeded_state_dict(RetinaFace(cfg_re50), 0, overrides)", "overrides": RETINA_OVERRIDES,
+            "inputs": {"x": "seeded_input('retina_x', (1,3,128,96), 0, low=-128, high=128)",
+                       "image": "floor(seeded_input('retina_image', (112,144,3), 0, low=0, high=256)) uint8 RGB "
+                                "(reference given its BGR)"},
+            "outputs": {"loc/conf/landms": "net(x) (conf after softmax)",
+                        "dets": "detect(image BGR, confidence_threshold=0.5): x1 y1 x2 y2 score",
+                        "landmarks": "its landmarks, x1..x5 y1..y5 per row (reference layout)"},
+            "tolerance": 1e-4, "note": "inputs are not stored: redraw them as given"}
+    return arrays, meta
+
+
+def make_s3fd() -> tuple[Arrays, dict]:
+    """face_detection's S3FD (L-Net boxes) and face-alignment's ``detect_from_image`` (needs the pinned 1.3.4: --site)."""
+    import numpy as np
+    import torch
+
+    from talkingface.weights import seeded_input
+    from third_part.face_detection.api import FaceAlignment
+    from third_part.face_detection.detection.sfd.net_s3fd import s3fd
+    from third_part.face_detection.detection.sfd.sfd_detector import SFDDetector
+
+    torch.manual_seed(0)
+    net = seeded(s3fd())
+    x = seeded_input("s3fd_x", (1, 3, 128, 128), SEED, low=-128, high=128)
+    with torch.no_grad():
+        outs = net(torch.from_numpy(x))
+    arrays = {f"out{i}": o.numpy() for i, o in enumerate(outs)}
+    frames = np.floor(seeded_input("s3fd_frames", (2, 96, 128, 3), SEED, low=0, high=256)).astype(np.uint8)
+    arrays["frames_rgb"] = frames
+    sfd = SFDDetector.__new__(SFDDetector)
+    sfd.face_detector, sfd.device, sfd.verbose = net, "cpu", False
+    for i, dets in enumerate(sfd.detect_from_batch(frames.copy())):
+        arrays[f"lnet_dets{i}"] = np.asarray(dets, np.float64).reshape(-1, 5)
+    aligner = FaceAlignment.__new__(FaceAlignment)
+    aligner.face_detector, aligner.device = sfd, "cpu"
+    first = aligner.get_detections_for_batch(np.ascontiguousarray(frames[..., ::-1]))
+    arrays["lnet_first"] = np.array([[int(v) for v in box[:4]] if box is not None else [-1] * 4 for box in first],
+                                    np.int64)
+    import face_alignment
+
+    if not face_alignment.__version__.startswith("1.3"):
+        sys.exit(f"error: S3FD's fa_dets0 needs face-alignment 1.3.4 (the official pin); got "
+                 f"{face_alignment.__version__}: pass --site (prepare_official.py OUT/site)")
+    from face_alignment.detection.sfd.sfd_detector import SFDDetector as FaSFD
+
+    fa = FaSFD.__new__(FaSFD)
+    fa.face_detector, fa.device, fa.verbose = net, "cpu", False
+    fa.fiter_threshold = 0.5
+    arrays["fa_dets0"] = np.asarray(fa.detect_from_image(frames[0].copy()), np.float64).reshape(-1, 5)
+    meta = {"reference": "video-retalking third_part/face_detection (net_s3fd.s3fd, SFDDetector.detect_from_batch, "
+                         "FaceAlignment.get_detections_for_batch); face-alignment v1.3.4 SFDDetector.detect_from_image",
+            "seed": SEED, "weights": "seeded_state_dict(s3fd(), 0)",
+            "inputs": {"x": "seeded_input('s3fd_x', (1,3,128,128), 0, low=-128, high=128)",
+                       "frames_rgb": "floor(seeded_input('s3fd_frames', (2,96,128,3), 0, low=0, high=256)) uint8"},
+            "outputs": {"out0..11": "net(x): cls1, reg1, ..., cls6, reg6",
+                        "lnet_detsI": "detect_from_batch(frames_rgb) (the net sees RGB), rows x1 y1 x2 y2 score",
+                        "lnet_first": "get_detections_for_batch(frames BGR): int x1 y1 x2 y2 of the best face",
+                        "fa_dets0": "face-alignment 1.3.4 detect_from_image(frames_rgb[0])"},
+            "tolerance": 1e-4, "note": "inputs are not stored: redraw them as given"}
+    return arrays, meta
+
+
+def make_fan() -> tuple[Arrays, dict]:
+    """face-alignment's FAN(4) (last stack, as the 2DFAN4 TorchScript returns) and 1.3.4's landmarks path."""
+    import numpy as np
+    import torch
+
+    import face_alignment
+    from prepare_official import fan_class
+    from talkingface.weights import seeded_input
+    from third_part.face_detection.detection.sfd.net_s3fd import s3fd
+
+    if not face_alignment.__version__.startswith("1.3"):
+        sys.exit(f"error: FAN needs face-alignment 1.3.4 (the official pin); got {face_alignment.__version__}: "
+                 "pass --site (prepare_official.py OUT/site)")
+    from face_alignment.api import FaceAlignment, LandmarksType
+    from face_alignment.detection.sfd.sfd_detector import SFDDetector
+    from face_alignment.utils import crop
+
+    FAN = fan_class()
+
+    class LastStack(FAN):
+        def forward(self, x):
+            return super().forward(x)[-1]
+
+    torch.manual_seed(0)
+    fan = seeded(LastStack(4))
+    x = seeded_input("fan_x", (1, 3, 64, 64), SEED, low=0, high=1)
+    with torch.no_grad():
+        heatmaps = fan(torch.from_numpy(x))
+    detector = SFDDetector.__new__(SFDDetector)
+    detector.face_detector, detector.device, detector.verbose, detector.fiter_threshold = seeded(s3fd()), "cpu", False, 0.5
+    aligner = FaceAlignment.__new__(FaceAlignment)
+    aligner.face_detector, aligner.face_alignment_net, aligner.device = detector, fan, "cpu"
+    aligner.flip_input, aligner.landmarks_type = False, LandmarksType._2D
+    image = uint8_image("fan_image", (128, 128, 3))
+    box = np.asarray(detector.detect_from_image(image.copy())[0], np.float64)
+    center = torch.tensor([box[2] - (box[2] - box[0]) / 2.0, box[3] - (box[3] - box[1]) / 2.0])
+    center[1] = center[1] - (box[3] - box[1]) * 0.12
+    scale = (box[2] - box[0] + box[3] - box[1]) / detector.reference_scale
+    with torch.no_grad():
+        landmarks = aligner.get_landmarks_from_image(image)[0]
+    arrays = {"heatmaps": heatmaps.numpy(), "image": image, "box": box,
+              "crop_sha256": np.array(sha(crop(image, center, scale))), "landmarks": np.float32(landmarks)}
+    meta = {"reference": "face-alignment face_alignment/models/fan.py FAN(4) (last stack, as the 2DFAN4 TorchScript "
+                         "returns); face-alignment v1.3.4 FaceAlignment.get_landmarks_from_image with the seeded S3FD "
+                         "above and this FAN, utils.crop", "seed": SEED,
+            "weights": "seeded_state_dict(FAN(4), 0); S3FD as in S3FD.seed0.npz",
+            "inputs": {"x": "seeded_input('fan_x', (1,3,64,64), 0, low=0, high=1)",
+                       "image": "floor(seeded_input('fan_image', (128,128,3), 0, low=0, high=256)) uint8 RGB"},
+            "outputs": {"heatmaps": "FAN(x)[-1] (1,68,16,16)", "box": "first S3FD face (float64)",
+                        "crop_sha256": "sha256 of utils.crop(image, centre, scale) (256,256,3) uint8 bytes",
+                        "landmarks": "lms[0] (68,2)"},
+            "tolerance": 1e-4, "note": "inputs are not stored: redraw them as given"}
+    return arrays, meta
+
+
+def make_croper() -> tuple[Arrays, dict]:
+    """The official Croper on 3 x skimage's astronaut, real dlib weights (face_recognition_models)."""
+    import face_recognition_models
+    import numpy as np
+    import skimage.data
+
+    from utils.ffhq_preprocess import Croper
+
+    croper = Croper(face_recognition_models.pose_predictor_model_location())
+    frames = [skimage.data.astronaut().copy() for _ in range(3)]
+    lm = croper.get_landmark(frames[0])
+    out, box, quad = croper.crop(frames, xsize=512)
+    arrays = {"box": np.asarray(box, np.int64), "quad": np.asarray(quad, np.float64), "lm": np.asarray(lm, np.int64),
+              "crop_shape": np.asarray(out[0].shape, np.int64)}
+    meta = {"reference": "video-retalking utils/ffhq_preprocess.py Croper.crop(3 x skimage astronaut, xsize=512) with "
+                         "dlib (face_recognition_models' shape_predictor_68_face_landmarks.dat)",
+            "outputs": {"box": "crop (clx, cly, crx, cry)", "quad": "(lx, ly, rx, ry)", "lm": "dlib 68 points",
+                        "crop_shape": "shape of the returned frame crop"}}
+    return arrays, meta
+
+
 # ----------------------------------------------------------------------------- key layouts
 
 def key_layouts() -> dict[str, dict[str, list[int]]]:
@@ -416,6 +586,10 @@ def test_tolerance(name: str, key: str, old) -> float:
         return scaled if key == "logits" else 0.25 * scaled
     if name == "ENet" and key in ("pred", "low_res"):  # the L-Net's rounding carried through (1e-3)
         return 1e-3
+    if name == "FAN" and key == "heatmaps":  # 1e-4 of the heatmaps' scale (test_face_detect_parity)
+        return tolerance * max(1.0, float(abs(old[key]).max()))
+    if name == "S3FD" and ("dets" in key):  # decoded boxes: a few ulps of a ~200 px coordinate (test_face_detect_parity)
+        return tolerance + 1e-6 * float(abs(old[key]).max())
     if name == "ParseNet" and key in ("logits_sub", "out_img"):  # relative to the largest magnitude
         return 1e-5 * max(1.0, float(abs(old[key]).max()))
     return tolerance
@@ -425,7 +599,7 @@ def compare(name: str, arrays: Arrays, against: Path) -> list[str]:
     """How ``arrays`` differ from ``against/<name>.seed0.npz``; 'OVER' marks a difference above the test's bound."""
     import numpy as np
 
-    path = against / f"{name}.seed0.npz"
+    path = against / ("Croper.astronaut.npz" if name == "Croper" else f"{name}.seed0.npz")
     if not path.is_file():
         return [f"{path.name}: no committed file to compare"]
     lines = []
@@ -469,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     groups: dict[str, Callable[[], tuple[Arrays, dict]]] = {
         "DNet": make_dnet, "LNet": make_lnet, "ENet": make_enet, "ReconNet": make_recon,
         "ParseNet": make_parsenet, "GPEN": make_gpen, "GFPGAN": make_gfpgan,
-        "LaplacianBlend": lambda: make_blend(code)}
+        "LaplacianBlend": lambda: make_blend(code), "RetinaFace": make_retinaface, "S3FD": make_s3fd,
+        "FAN": make_fan, "Croper": make_croper}
     chosen = args.only.split(",") if args.only else list(groups) + ["keys"]
     unknown = [g for g in chosen if g not in groups and g != "keys"]
     if unknown:
@@ -488,8 +663,8 @@ def main(argv: list[str] | None = None) -> int:
                     over |= not same
             continue
         arrays, meta = groups[name]()
-        file = f"{name}.seed0.npz"
-        np.savez_compressed(args.out / file, **arrays, meta=np.array(json.dumps(meta)))
+        file = "Croper.astronaut.npz" if name == "Croper" else f"{name}.seed0.npz"
+        np.savez_compressed(args.out / file, meta=np.array(json.dumps(meta)), **arrays)
         print(f"wrote {args.out / file}")
         if args.compare is not None:
             for line in compare(name, arrays, args.compare):
