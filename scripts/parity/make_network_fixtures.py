@@ -22,11 +22,12 @@ drawn with ``seeded_input``. What each file holds, and its tolerance, is in
 tests/fixtures/parity/README.md; ``meta`` inside each npz repeats it.
 
 Groups made here (``--only`` picks some): DNet, LNet, ENet, ReconNet, ParseNet, GPEN,
-GFPGAN, LaplacianBlend, and the ``*.keys.json`` layouts of those networks plus
-RetinaFace (GPEN's), S3FD and FAN. Not (yet) made here, still from the scripts the
-README names: S3FD/SyncNetS3FD/RetinaFace/FAN outputs, Croper, SyncNet,
-SyncNetOffset, FIDInceptionV3 (they need syncnet_python, Wav2Lip, pytorch-fid and
-face-alignment checkouts).
+GFPGAN, LaplacianBlend, RetinaFace, S3FD, FAN, Croper, FIDInceptionV3 (pytorch-fid in
+the reference venv), SyncNetS3FD (with ``--syncnet``, a joonson/syncnet_python
+checkout), and ``keys``: the ``*.keys.json`` layouts of the official networks. S3FD and
+FAN also need the pinned face-alignment 1.3.4 (``--site``). Not made here yet: SyncNet
+and SyncNetOffset (Wav2Lip's ``SyncNetInstance.evaluate`` with its ffmpeg/file reads
+served from memory; tests/fixtures/parity/README.md says how they were made).
 
 ``--compare DIR``: each written array is compared with DIR's file of the same name:
 bit-equal, or the largest difference against the file's tolerance; exit 1 when one
@@ -544,6 +545,83 @@ def make_croper() -> tuple[Arrays, dict]:
     return arrays, meta
 
 
+# ----------------------------------------------------------------------------- evaluation
+
+def make_fid() -> tuple[Arrays, dict]:
+    """pytorch-fid's ``InceptionV3([3])``; its weight download answered with the seeded-v1 state of the module."""
+    import numpy as np
+    import torch
+
+    import pytorch_fid
+    import pytorch_fid.inception as fid
+    from talkingface.weights import seeded_input, seeded_state_dict
+
+    served = object()
+    fid.load_state_dict_from_url = lambda *a, **k: served
+    original = torch.nn.Module.load_state_dict
+
+    def load(self, state, *a, **k):
+        return original(self, seeded_state_dict(self, SEED) if state is served else state, *a, **k)
+
+    torch.nn.Module.load_state_dict = load
+    try:
+        model = fid.InceptionV3([3]).eval()
+    finally:
+        torch.nn.Module.load_state_dict = original
+    means = [Hook(model.blocks[i]) for i in range(3)]
+    images = np.floor(seeded_input("fid_images", (2, 40, 56, 3), SEED, low=0, high=256)).astype(np.uint8)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)  # ToTensor
+    with torch.no_grad():
+        pool3 = model(x)[0]
+    arrays = {"images": images, "pool3": pool3[:, :, 0, 0].numpy(),
+              **{f"block{i}_mean": hook.value[0].mean((1, 2)).numpy() for i, hook in enumerate(means)}}
+    meta = {"name": "FIDInceptionV3", "seed": SEED, "protocol": "seeded-v1", "overrides": {},
+            "reference": f"pytorch-fid {pytorch_fid.__version__} src/pytorch_fid/inception.py InceptionV3([3]) "
+                         "(fid_inception_v3)",
+            "how": "seeded_state_dict of the fid_inception_v3 Inception3 (the layout of "
+                   "pt_inception-2015-12-05-6726825d.pth) served through load_state_dict_from_url; CPU",
+            "inputs": {"images": "floor(seeded_input('fid_images', (2,40,56,3), 0, low=0, high=256)) uint8 RGB; "
+                                 "x = images/255 as NCHW (ToTensor)"},
+            "outputs": {"pool3": "(2, 2048) block 3 output",
+                        "block0_mean/block1_mean/block2_mean": "per-channel spatial mean of blocks 0-2 for image 0"},
+            "tolerance": {"abs": 1e-4}}
+    return arrays, meta
+
+
+def make_syncnet_s3fd(syncnet: Path) -> tuple[Arrays, dict]:
+    """syncnet_python's S3FD (LSE face tracks): net forward incl. ``Detect`` and ``S3FD.detect_faces``."""
+    import importlib
+
+    import numpy as np
+    import torch
+
+    from talkingface.weights import seeded_input
+
+    if not (syncnet / "detectors" / "s3fd" / "nets.py").is_file():
+        sys.exit(f"error: {syncnet} is not a joonson/syncnet_python checkout (no detectors/s3fd/nets.py)")
+    sys.path.insert(0, str(syncnet))
+    np.int = int  # box_utils uses np.int (removed in numpy 2); the same Python int
+    sfd_pkg = importlib.import_module("detectors.s3fd")
+    torch.manual_seed(0)
+    net = seeded(sfd_pkg.S3FDNet(device="cpu"))
+    x = seeded_input("s3fd_x", (1, 3, 128, 128), SEED, low=-128, high=128)
+    with torch.no_grad():
+        detect = net(torch.from_numpy(x))
+    detector = sfd_pkg.S3FD.__new__(sfd_pkg.S3FD)
+    detector.net, detector.device = net, "cpu"
+    image = uint8_image("sfd_image", (120, 160, 3))
+    faces = detector.detect_faces(image, conf_th=0.5, scales=[0.5, 1.0])
+    arrays = {"detect": detect.numpy(), "image": image, "faces": np.asarray(faces, np.float64)}
+    meta = {"reference": "syncnet_python detectors/s3fd (S3FDNet.forward incl. Detect; S3FD.detect_faces)",
+            "seed": SEED, "weights": "seeded_state_dict(S3FDNet(), 0)",
+            "inputs": {"x": "as S3FD.x",
+                       "image": "floor(seeded_input('sfd_image', (120,160,3), 0, low=0, high=256)) uint8 RGB"},
+            "outputs": {"detect": "S3FDNet(x): (1,2,750,5) score x1 y1 x2 y2 (normalised)",
+                        "faces": "detect_faces(image, conf_th=0.5, scales=[0.5, 1.0])"},
+            "tolerance": 1e-4, "note": "inputs are not stored: redraw them as given"}
+    return arrays, meta
+
+
 # ----------------------------------------------------------------------------- key layouts
 
 def key_layouts() -> dict[str, dict[str, list[int]]]:
@@ -625,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--official", type=Path, required=True, help="OpenTalker/video-retalking checkout")
     parser.add_argument("--site", type=Path, help="pinned packages folder (prepare_official.py OUT/site)")
     parser.add_argument("--out", type=Path, required=True, help="where the npz / keys.json files are written")
+    parser.add_argument("--syncnet", type=Path, help="joonson/syncnet_python checkout (the SyncNetS3FD group)")
     parser.add_argument("--only", help="comma-separated groups (default: all)")
     parser.add_argument("--compare", type=Path, help="committed fixture folder to compare with")
     args = parser.parse_args(argv)
@@ -644,7 +723,9 @@ def main(argv: list[str] | None = None) -> int:
         "DNet": make_dnet, "LNet": make_lnet, "ENet": make_enet, "ReconNet": make_recon,
         "ParseNet": make_parsenet, "GPEN": make_gpen, "GFPGAN": make_gfpgan,
         "LaplacianBlend": lambda: make_blend(code), "RetinaFace": make_retinaface, "S3FD": make_s3fd,
-        "FAN": make_fan, "Croper": make_croper}
+        "FAN": make_fan, "Croper": make_croper, "FIDInceptionV3": make_fid}
+    if args.syncnet is not None:
+        groups["SyncNetS3FD"] = lambda: make_syncnet_s3fd(args.syncnet.resolve())
     chosen = args.only.split(",") if args.only else list(groups) + ["keys"]
     unknown = [g for g in chosen if g not in groups and g != "keys"]
     if unknown:
