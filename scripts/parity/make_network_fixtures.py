@@ -6,6 +6,7 @@ those numbers are made, so anyone can re-make and check them:
 
     /work/refenv/bin/python scripts/parity/make_network_fixtures.py \
         --official /work/ref/video-retalking --site /work/refrun/official/site \
+        --syncnet /work/ref/syncnet_python --wav2lip /work/ref/Wav2Lip \
         --out /tmp/parity_regen --compare tests/fixtures/parity
 
 Run it in the reference environment (../shared/ENVIRONMENT.md: torch CPU, the
@@ -13,21 +14,21 @@ official requirements). ``--official`` is an unpatched OpenTalker/video-retalkin
 checkout; it is copied to a temporary folder with prepare_official.py's patches
 (numpy 2 / librosa / basicsr import fixes, same numbers; listed there) and its
 modules are imported as ``inference.py`` imports them.
-``--site`` (optional) puts the pinned face-alignment/facexlib that prepare_official.py
-installed first on the path; nothing here needs them.
+``--site`` puts the pinned face-alignment/facexlib that prepare_official.py installed
+first on the path (the S3FD and FAN groups need face-alignment 1.3.4).
 
 Every module is filled with ``seeded_state_dict(module, 0)`` (talkingface/weights.py,
 protocol seeded-v1) and run in ``eval()`` on CPU, float32, one thread; inputs are
 drawn with ``seeded_input``. What each file holds, and its tolerance, is in
 tests/fixtures/parity/README.md; ``meta`` inside each npz repeats it.
 
-Groups made here (``--only`` picks some): DNet, LNet, ENet, ReconNet, ParseNet, GPEN,
-GFPGAN, LaplacianBlend, RetinaFace, S3FD, FAN, Croper, FIDInceptionV3 (pytorch-fid in
-the reference venv), SyncNetS3FD (with ``--syncnet``, a joonson/syncnet_python
-checkout), and ``keys``: the ``*.keys.json`` layouts of the official networks. S3FD and
-FAN also need the pinned face-alignment 1.3.4 (``--site``). Not made here yet: SyncNet
-and SyncNetOffset (Wav2Lip's ``SyncNetInstance.evaluate`` with its ffmpeg/file reads
-served from memory; tests/fixtures/parity/README.md says how they were made).
+Groups made here (``--only`` picks some; default all): DNet, LNet, ENet, ReconNet,
+ParseNet, GPEN, GFPGAN, LaplacianBlend, RetinaFace, S3FD, FAN, Croper, FIDInceptionV3
+(pytorch-fid in the reference venv), SyncNetS3FD (``--syncnet``: a
+joonson/syncnet_python checkout), SyncNet and SyncNetOffset (``--syncnet`` and
+``--wav2lip``: Wav2Lip's ``SyncNetInstance.evaluate`` run unchanged, its ffmpeg and
+file reads served from memory), and ``keys``: the ``*.keys.json`` layouts of the
+official networks. S3FD and FAN need the pinned face-alignment 1.3.4 (``--site``).
 
 ``--compare DIR``: each written array is compared with DIR's file of the same name:
 bit-equal, or the largest difference against the file's tolerance; exit 1 when one
@@ -622,6 +623,135 @@ def make_syncnet_s3fd(syncnet: Path) -> tuple[Arrays, dict]:
     return arrays, meta
 
 
+SYNCNET_OVERRIDES = {"netfclip.3.weight": {"gain": 0.005}, "netfcaud.3.weight": {"gain": 0.05},
+                     "netfclip.3.bias": {"value": 1.0}, "netfcaud.3.bias": {"value": 1.0}}
+
+
+def run_lse_evaluate(wav2lip: Path, syncnet: Path, frames_bgr, audio_int16, lip=None, aud=None) -> dict:
+    """Wav2Lip's ``SyncNetInstance.evaluate`` run unchanged, its file reads served from memory.
+
+    ffmpeg (``subprocess.call``) does nothing; ``glob.glob`` lists one name per frame, ``cv2.imread``
+    returns that frame (BGR), ``wavfile.read`` the int16 audio at 16 kHz; ``.cuda()`` is the tensor
+    itself. ``lip`` / ``aud``: replacements for ``forward_lip`` / ``forward_aud`` (else the seeded S).
+    Returns what it computed: mfcc, the first lip window, the embeddings, distances, the scores.
+    """
+    import argparse
+    import importlib.util
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from talkingface.weights import seeded_state_dict
+
+    sys.path.insert(0, str(syncnet))
+    spec = importlib.util.spec_from_file_location(
+        "_lse_scores", wav2lip / "evaluation" / "scores_LSE" / "SyncNetInstance_calc_scores.py")
+    lse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lse)
+    names = [f"/served/{i:06d}.jpg" for i in range(len(frames_bgr))]
+    served = dict(zip(names, frames_bgr))
+    lse.subprocess.call = lambda *a, **k: 0
+    lse.glob.glob = lambda pattern: list(names)
+    lse.cv2.imread = lambda name: served[name].copy()
+    lse.wavfile.read = lambda path: (16000, audio_int16.copy())
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    seen: dict = {"lip": [], "aud": [], "dists": None}
+    calc = lse.calc_pdist
+
+    def calc_pdist(feat1, feat2, vshift=10):
+        out = calc(feat1, feat2, vshift)
+        seen["dists"] = torch.stack(out).numpy()
+        seen["mdist"] = torch.mean(torch.stack(out, 1), 1).numpy()  # as evaluate() computes it
+        return out
+    lse.calc_pdist = calc_pdist
+
+    torch.manual_seed(0)
+    model = lse.S(num_layers_in_fc_layers=1024)
+    model.load_state_dict(seeded_state_dict(model, SEED, SYNCNET_OVERRIDES), strict=True)
+    instance = lse.SyncNetInstance.__new__(lse.SyncNetInstance)
+    torch.nn.Module.__init__(instance)
+    setattr(instance, "__S__", model)  # a dunder name: not mangled
+    forward_lip, forward_aud = lip or model.forward_lip, aud or model.forward_aud
+
+    def lip_hook(x):
+        if not seen["lip"]:
+            seen["window0"] = x[0].mean((2, 3)).numpy()
+        out = forward_lip(x)
+        seen["lip"].append(out.detach().numpy())
+        return out
+
+    def aud_hook(x):
+        out = forward_aud(x)
+        seen["aud"].append(out.detach().numpy())
+        return out
+    model.forward_lip, model.forward_aud = lip_hook, aud_hook
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        opt = argparse.Namespace(tmp_dir=tmp, reference="lse", batch_size=4, vshift=15)
+        offset, conf, minval = instance.evaluate(opt, "served.mp4")
+    import python_speech_features
+
+    mfcc = np.stack([np.array(i) for i in zip(*python_speech_features.mfcc(audio_int16, 16000))])
+    return {"mfcc": mfcc, "lip_window0_mean": seen.get("window0"), "lip_emb": np.concatenate(seen["lip"]),
+            "aud_emb": np.concatenate(seen["aud"]), "dists": seen["dists"], "mdist": seen["mdist"],
+            "offset": np.asarray(offset, np.int64), "lse_c": np.float32(conf), "lse_d": np.float32(minval)}
+
+
+def make_syncnet(wav2lip: Path, syncnet: Path) -> tuple[Arrays, dict]:
+    import numpy as np
+
+    from talkingface.weights import seeded_input
+
+    frames = np.floor(seeded_input("lse_frames", (17, 48, 64, 3), SEED, low=0, high=256)).astype(np.uint8)
+    audio = np.round(seeded_input("lse_audio", (15 * 640 + 100,), SEED) * 3000).astype(np.int16)
+    out = run_lse_evaluate(wav2lip, syncnet, [np.ascontiguousarray(f[..., ::-1]) for f in frames], audio)
+    arrays = {"frames_rgb": frames, "audio_int16": audio, **out}
+    meta = {"name": "SyncNet", "seed": SEED, "protocol": "seeded-v1", "overrides": SYNCNET_OVERRIDES,
+            "reference": "Rudrabha/Wav2Lip evaluation/scores_LSE/SyncNetInstance_calc_scores.py "
+                         "(SyncNetInstance.evaluate, calc_pdist) + joonson/syncnet_python SyncNetModel.S",
+            "how": "S filled with seeded_state_dict(S, 0); evaluate() run unchanged with ffmpeg/glob/imread/wavfile "
+                   "patched to serve frames_rgb[..., ::-1] (BGR) and audio_int16; batch_size=4, vshift=15; CPU",
+            "inputs": {"frames_rgb": "floor(seeded_input('lse_frames', (17,48,64,3), 0, low=0, high=256)) uint8 RGB",
+                       "audio_int16": "round(seeded_input('lse_audio', (15*640+100,), 0) * 3000) int16 @16 kHz"},
+            "outputs": {"mfcc": "(13, n) python_speech_features.mfcc(audio_int16, 16000) transposed",
+                        "lip_window0_mean": "first lip window (3,5) spatial mean after cv2.resize to 224",
+                        "lip_emb": "(windows, 1024) forward_lip", "aud_emb": "(windows, 1024) forward_aud",
+                        "dists": "(windows, 31) calc_pdist", "mdist": "(31,) mean over windows",
+                        "offset": "vshift - argmin", "lse_c": "median - min (conf)", "lse_d": "min (minval)"},
+            "tolerance": {"abs": 1e-4, "note": "lip_emb/aud_emb: rel 1e-5 of max |value| when |value| is large"}}
+    return arrays, meta
+
+
+def make_syncnet_offset(wav2lip: Path, syncnet: Path) -> tuple[Arrays, dict]:
+    import numpy as np
+    import torch
+
+    from talkingface.weights import seeded_input
+
+    emb = seeded_input("lse_shift_emb", (38, 16), SEED)
+    noise = 0.1 * seeded_input("lse_shift_noise", (38, 16), SEED)
+    lip, aud = emb[3:27], emb[6:30] + noise[:24]
+    cursor = {"lip": 0, "aud": 0}
+
+    def served(name, table):
+        def forward(x):
+            start = cursor[name]
+            cursor[name] += len(x)
+            return torch.from_numpy(table[start:start + len(x)])
+        return forward
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 29  # 24 windows (min_length - 5); the embeddings are served
+    out = run_lse_evaluate(wav2lip, syncnet, frames, np.zeros(29 * 640, np.int16), served("lip", lip), served("aud", aud))
+    arrays = {k: out[k] for k in ("lip_emb", "aud_emb", "dists", "mdist", "offset", "lse_c", "lse_d")}
+    meta = {"name": "SyncNetOffset", "seed": SEED, "vshift": 15,
+            "reference": "Wav2Lip SyncNetInstance_calc_scores.evaluate (calc_pdist, min, median, offset)",
+            "how": "forward_lip/forward_aud replaced to return lip_emb / aud_emb batch by batch (batch_size=4); "
+                   "aud_emb[i] = lip_emb[i+3] + noise: audio window i matches video window i+3",
+            "inputs": {"E": "seeded_input('lse_shift_emb', (38,16), 0)",
+                       "noise": "0.1*seeded_input('lse_shift_noise', (38,16), 0)", "lip_emb": "E[3:27]",
+                       "aud_emb": "E[6:30] + noise[:24]"}, "tolerance": {"abs": 1e-5}}
+    return arrays, meta
+
+
 # ----------------------------------------------------------------------------- key layouts
 
 def key_layouts() -> dict[str, dict[str, list[int]]]:
@@ -704,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, help="pinned packages folder (prepare_official.py OUT/site)")
     parser.add_argument("--out", type=Path, required=True, help="where the npz / keys.json files are written")
     parser.add_argument("--syncnet", type=Path, help="joonson/syncnet_python checkout (the SyncNetS3FD group)")
+    parser.add_argument("--wav2lip", type=Path, help="Rudrabha/Wav2Lip checkout (with --syncnet: SyncNet, SyncNetOffset)")
     parser.add_argument("--only", help="comma-separated groups (default: all)")
     parser.add_argument("--compare", type=Path, help="committed fixture folder to compare with")
     args = parser.parse_args(argv)
@@ -726,6 +857,9 @@ def main(argv: list[str] | None = None) -> int:
         "FAN": make_fan, "Croper": make_croper, "FIDInceptionV3": make_fid}
     if args.syncnet is not None:
         groups["SyncNetS3FD"] = lambda: make_syncnet_s3fd(args.syncnet.resolve())
+        if args.wav2lip is not None:
+            groups["SyncNet"] = lambda: make_syncnet(args.wav2lip.resolve(), args.syncnet.resolve())
+            groups["SyncNetOffset"] = lambda: make_syncnet_offset(args.wav2lip.resolve(), args.syncnet.resolve())
     chosen = args.only.split(",") if args.only else list(groups) + ["keys"]
     unknown = [g for g in chosen if g not in groups and g != "keys"]
     if unknown:
