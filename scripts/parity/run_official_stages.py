@@ -67,8 +67,8 @@ import cv2, dlib, torch, face_recognition_models
 torch.set_num_threads(1)
 import inference as I
 
-rec = {"lm_calls": [], "fa_boxes": [], "lnet_boxes": [], "gpen_calls": [], "batches": [], "enet": [],
-       "gfpgan_in": [], "gfpgan_out": [], "mouth_mask": [], "final": []}
+rec = {"lm_calls": [], "fa_boxes": [], "lnet_boxes": [], "gpen_calls": [], "compose_calls": [], "batches": [],
+       "enet": [], "gfpgan_in": [], "gfpgan_out": [], "parse": [], "det": [], "final": [], "ctx": None}
 _det = dlib.get_frontal_face_detector()
 _pred = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
 
@@ -121,21 +121,25 @@ def get_detections_for_batch(self, images):
     return out
 FD.FaceAlignment.get_detections_for_batch = get_detections_for_batch
 
-# --- substitute: GPEN RetinaFace and facexlib RetinaFace
+# --- substitute: GPEN RetinaFace and facexlib RetinaFace (each call's face recorded with its context)
 from face_detect.retinaface_detection import RetinaFaceDetection
+def det_row(box, five):
+    return np.concatenate([box, five.reshape(-1)]).astype(np.float64)  # x1 y1 x2 y2, 5 x (x, y)
 def gpen_detect(self, img_raw, *a, **k):
     box, five = dlib_face(np.asarray(img_raw)[:, :, ::-1], fallback=True)
-    if box is None:
-        return np.zeros((0, 5), np.float32), np.zeros((0, 10), np.float32)
+    rec["det"].append((rec["ctx"], det_row(box, five)))
+    # RetinaFaceDetection.detect: boxes (K, 5) with score, landmarks (K, 10) as x1..x5, y1..y5
     return np.concatenate([box, [1.0]])[None], np.concatenate([five[:, 0], five[:, 1]])[None]
 RetinaFaceDetection.detect = gpen_detect
 from facexlib.detection.retinaface import RetinaFace as XRetinaFace
 def x_detect_faces(self, image, conf_threshold=0.8, nms_threshold=0.4, use_origin_size=True):
     box, five = dlib_face(np.asarray(image)[:, :, ::-1], fallback=True)
+    rec["det"].append(("gfpgan", det_row(box, five)))
     return np.concatenate([box, [1.0], five.reshape(-1)])[None].astype(np.float32)
 XRetinaFace.detect_faces = x_detect_faces
 
-# --- dumps
+# --- dumps. The classes are wrapped as inference.py bound them (third_part.GPEN.gpen_face_enhancer,
+# third_part.GFPGAN.gfpgan): importing them by their short names gives other class objects.
 _crop = I.Croper.crop
 def crop(self, *a, **k):
     frames, c, q = _crop(self, *a, **k)
@@ -143,20 +147,26 @@ def crop(self, *a, **k):
     rec["cropped_shape"] = list(np.asarray(frames[0]).shape)
     return frames, c, q
 I.Croper.crop = crop
-from gpen_face_enhancer import FaceEnhancement
-_gproc = FaceEnhancement.process
+_gproc = I.FaceEnhancement.process
 def gproc(self, img, ori_img, bbox=None, face_enhance=True, possion_blending=False):
-    out = _gproc(self, img, ori_img, bbox=bbox, face_enhance=face_enhance, possion_blending=possion_blending)
+    rec["ctx"] = "gpen_ref" if face_enhance else "compose"
+    try:
+        out = _gproc(self, img, ori_img, bbox=bbox, face_enhance=face_enhance, possion_blending=possion_blending)
+    finally:
+        rec["ctx"] = None
     if face_enhance:
         rec["gpen_calls"].append((np.asarray(img).copy(), np.asarray(out[0]).copy()))
+    else:
+        rec["compose_calls"].append((np.asarray(img).copy(), np.asarray(ori_img).copy(), np.asarray(bbox),
+                                     np.asarray(out[0]).copy()))
     return out
-FaceEnhancement.process = gproc
+I.FaceEnhancement.process = gproc
 from face_parse.face_parsing import FaceParse
 _parse = FaceParse.process
 def parse(self, im, masks=None):
     out = _parse(self, im, masks) if masks is not None else _parse(self, im)
-    if masks is not None:
-        rec["mouth_mask"].append(np.asarray(out[0]).copy())
+    # inside GPEN's process: its face mask (references / compose); outside: inference.py's mouth mask
+    rec["parse"].append((rec["ctx"] or "mouth", np.asarray(out[0]).copy()))
     return out
 FaceParse.process = parse
 _datagen = I.datagen
@@ -180,15 +190,14 @@ def load_model(args, device):
             return pred, low
     return dnet, Recorded(model)
 I.load_model = load_model
-from gfpgan import GFPGANer
-_enh = GFPGANer.enhance
+_enh = I.GFPGANer.enhance
 def enhance(self, img, *a, **k):
     torch.manual_seed(2000 + len(rec["gfpgan_in"]))
     rec["gfpgan_in"].append(np.asarray(img).copy())
     out = _enh(self, img, *a, **k)
     rec["gfpgan_out"].append(np.asarray(out[2]).copy())
     return out
-GFPGANer.enhance = enhance
+I.GFPGANer.enhance = enhance
 _VideoWriter = cv2.VideoWriter
 class Writer:
     def __init__(self, *a):
@@ -217,13 +226,22 @@ makers = {"crop": lambda: rec["crop"], "quad": lambda: rec["quad"], "cropped_sha
        "lnet_boxes": lambda: np.array(rec["lnet_boxes"], np.int64),
        "gpen_in_bgr": lambda: np.stack([a for a, _ in rec["gpen_calls"]]),
        "gpen_out_bgr": lambda: np.stack([b for _, b in rec["gpen_calls"]]),
+       "gpen_det": lambda: np.stack([d for c, d in rec["det"] if c == "gpen_ref"]),
+       "gpen_face_mask": lambda: np.stack([m for c, m in rec["parse"] if c == "gpen_ref"]),
        "lnet_img": lambda: np.concatenate([b["img"] for b in rec["batches"]]),
        "lnet_mel": lambda: np.concatenate([b["mel"] for b in rec["batches"]]),
        "coords": lambda: np.concatenate([b["coords"] for b in rec["batches"]]),
        "enet_pred": lambda: np.concatenate([p for p, _ in rec["enet"]]),
        "enet_low_res": lambda: np.concatenate([l for _, l in rec["enet"]]),
        "gfpgan_in_bgr": lambda: np.stack(rec["gfpgan_in"]), "gfpgan_out_bgr": lambda: np.stack(rec["gfpgan_out"]),
-       "mouth_mask": lambda: np.stack(rec["mouth_mask"]), "final_bgr": lambda: np.stack(rec["final"]),
+       "gfpgan_det": lambda: np.stack([d for c, d in rec["det"] if c == "gfpgan"]),
+       "mouth_mask": lambda: np.stack([m for c, m in rec["parse"] if c == "mouth"]),
+       "compose_in_bgr": lambda: np.stack([c[0] for c in rec["compose_calls"]]),
+       "compose_ori_bgr": lambda: np.stack([c[1] for c in rec["compose_calls"]]),
+       "compose_bbox": lambda: np.stack([c[2] for c in rec["compose_calls"]]).astype(np.int64),
+       "compose_det": lambda: np.stack([d for c, d in rec["det"] if c == "compose"]),
+       "compose_face_mask": lambda: np.stack([m for c, m in rec["parse"] if c == "compose"]),
+       "final_bgr": lambda: np.stack(rec["final"]),
        "template_used": lambda: np.array(rec.get("template_used", 0))}
 out = {}
 for key, make in makers.items():
@@ -268,8 +286,28 @@ def make_clip(clip: Path, audio: Path, frames: int, samples: int, work: Path) ->
     return video, cut, rgb
 
 
+def pasted_frames(rgb, pred_u8, coords):
+    """inference.py's GFPGAN input: the frame (BGR) with ``cv2.resize(p.astype(uint8))`` pasted at ``coords``."""
+    import cv2
+    import numpy as np
+
+    out = []
+    for frame, pred, (y1, y2, x1, x2) in zip(rgb, pred_u8, coords):
+        ff = np.ascontiguousarray(frame[..., ::-1]).copy()
+        ff[y1:y2, x1:x2] = cv2.resize(np.ascontiguousarray(pred.transpose(1, 2, 0)), (int(x2 - x1), int(y2 - y1)))
+        out.append(ff)
+    return np.stack(out)
+
+
 def write_fixtures(dump: dict, rgb, fixtures: Path, meta: dict) -> None:
-    """The small committed subset: uint8 images, large stages on the first and last frame only."""
+    """The small committed subset: uint8 images, large stages on the first and last frame only.
+
+    ``enet_pred`` is stored as the official turns it into pixels
+    (``(clamp(pred, 0, 1) * 255).astype(uint8)``, truncation). Not stored, because they
+    are rebuilt exactly from what is (checked here): ``compose_ori_bgr`` (the clip
+    frames), ``gfpgan_in_bgr`` (:func:`pasted_frames`), ``gpen_in_bgr`` (the D-Net
+    frames), and the masked lower half of the L-Net face input (zeros).
+    """
     import hashlib
 
     import numpy as np
@@ -277,9 +315,14 @@ def write_fixtures(dump: dict, rgb, fixtures: Path, meta: dict) -> None:
     u8 = lambda x: np.clip(np.rint(x), 0, 255).astype(np.uint8)  # noqa: E731
     n = len(dump["lm"])
     keep = [0, n - 1]
-    whole = ["crop", "quad", "fa_boxes", "lm", "lm_refs", "coeffs", "lnet_boxes", "coords", "template_used"]
-    kept = ["dnet_bgr", "gpen_out_bgr", "enet_pred", "enet_low_res", "gfpgan_in_bgr", "gfpgan_out_bgr",
-            "mouth_mask", "final_bgr"]
+    whole = ["crop", "quad", "fa_boxes", "lm", "lm_refs", "coeffs", "lnet_boxes", "coords", "template_used",
+             "gpen_det", "gfpgan_det", "compose_det", "compose_bbox"]
+    kept = ["dnet_bgr", "gpen_out_bgr", "gpen_face_mask", "enet_low_res", "gfpgan_out_bgr",
+            "mouth_mask", "compose_in_bgr", "compose_face_mask", "final_bgr"]
+    if "compose_ori_bgr" in dump and not np.array_equal(dump["compose_ori_bgr"], rgb[: n, :, :, ::-1]):
+        sys.exit("error: the official compose's original frames are not the clip's frames")
+    if "gpen_in_bgr" in dump and not np.array_equal(dump["gpen_in_bgr"], dump["dnet_bgr"][: len(dump["gpen_in_bgr"])]):
+        sys.exit("error: the official reference enhancement did not get the D-Net frames")
     small = {"frames_sha256": np.array(hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()),
              "keep": np.array(keep)}
     small.update({k: dump[k] for k in whole if k in dump})
@@ -287,11 +330,18 @@ def write_fixtures(dump: dict, rgb, fixtures: Path, meta: dict) -> None:
     if "lnet_mel" in dump:
         small["lnet_mel"] = dump["lnet_mel"].astype(np.float32)
     if "lnet_img" in dump:
-        small["lnet_face_bgr"] = u8(dump["lnet_img"][keep, :, :, :3] * 255)
+        face = u8(dump["lnet_img"][keep, :, :, :3] * 255)
+        if face[:, face.shape[1] // 2:].any():
+            sys.exit("error: the official L-Net face input is not masked below the middle")
+        small["lnet_face_top_bgr"] = face[:, : face.shape[1] // 2]
         small["lnet_ref_bgr"] = u8(dump["lnet_img"][keep, :, :, 3:] * 255)
-    for k in ("enet_pred", "enet_low_res"):
-        if k in small:
-            small[k] = small[k].astype(np.float32)
+    if "enet_pred" in dump:
+        small["enet_pred_u8"] = (np.clip(dump["enet_pred"][keep], 0, 1) * 255.0).astype(np.uint8)
+        pasted = pasted_frames(rgb[keep], small["enet_pred_u8"], dump["coords"][keep])
+        if "gfpgan_in_bgr" in dump and not np.array_equal(pasted, dump["gfpgan_in_bgr"][keep]):
+            sys.exit("error: the official GFPGAN input is not the clip frame with the E-Net prediction pasted")
+    if "enet_low_res" in small:
+        small["enet_low_res"] = small["enet_low_res"].astype(np.float32)
     fixtures.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(fixtures / "stages.npz", **small)
     (fixtures / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -306,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--audio_samples", type=int, default=9600)
     parser.add_argument("--fixtures", type=Path, help="write the small committed subset here")
+    parser.add_argument("--reuse_dump", action="store_true",
+                        help="write the fixtures from WORK/dump.npz of an earlier run (the run takes ~25 min)")
     args = parser.parse_args(argv)
     import numpy as np
 
@@ -314,14 +366,20 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"error: {official} has no code/inference.py; run prepare_official.py first")
     work.mkdir(parents=True, exist_ok=True)
     video, wav, rgb = make_clip(args.clip.resolve(), args.audio.resolve(), args.frames, args.audio_samples, work)
-    (work / "driver.py").write_text(DRIVER)
-    env = dict(os.environ, TORCH_HOME=str(official / "torch_home"), PYTHONPATH=str(official / "site"),
-               CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    tmp = f"stages_{os.getpid()}"
-    run = subprocess.run([sys.executable, str(work / "driver.py"), str(work), str(video), str(wav), tmp],
-                         cwd=official / "code", env=env)
-    if not (work / "dump.npz").is_file():
-        sys.exit(f"error: the official run failed before any stage was dumped (exit {run.returncode})")
+    if args.reuse_dump and (work / "dump.npz").is_file():
+        returncode = json.loads((work / "run.json").read_text())["exit_code"] if (work / "run.json").is_file() else 0
+    else:
+        (work / "driver.py").write_text(DRIVER)
+        env = dict(os.environ, TORCH_HOME=str(official / "torch_home"), PYTHONPATH=str(official / "site"),
+                   CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        tmp = f"stages_{os.getpid()}"
+        (work / "dump.npz").unlink(missing_ok=True)
+        run = subprocess.run([sys.executable, str(work / "driver.py"), str(work), str(video), str(wav), tmp],
+                             cwd=official / "code", env=env)
+        returncode = run.returncode
+        (work / "run.json").write_text(json.dumps({"exit_code": returncode}))
+        if not (work / "dump.npz").is_file():
+            sys.exit(f"error: the official run failed before any stage was dumped (exit {returncode})")
     dump = dict(np.load(work / "dump.npz"))
     if args.fixtures is not None:
         meta = {"clip": str(args.clip), "audio": str(args.audio), "frames": args.frames,
@@ -329,10 +387,10 @@ def main(argv: list[str] | None = None) -> int:
                 "official": (official / "PATCHES.md").read_text().splitlines()[0],
                 "enet_seed": "torch.manual_seed(1000 + batch index) before each L-Net/E-Net call",
                 "gfpgan_seed": "torch.manual_seed(2000 + frame index) before each GFPGAN call",
-                "official_exit_code": run.returncode,
+                "official_exit_code": returncode,
                 "shapes": {k: list(v.shape) for k, v in dump.items()}}
         write_fixtures(dump, rgb, args.fixtures, meta)
-    return run.returncode
+    return returncode
 
 
 if __name__ == "__main__":

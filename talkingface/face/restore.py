@@ -61,9 +61,14 @@ def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True,
     """Least-squares similarity ``dst ~ c R src + t`` (Umeyama 1991): (3,3) matrix and the scale.
 
     With ``estimate_scale=False`` the given ``scale`` is used (GPEN's inverse warp uses 1/c).
+
+    Computed in the points' own dtype, as GPEN's ``_umeyama`` (it gets float32 points, so
+    its means, ``A`` and SVD are float32; the matrix is float64): the warp rounds its
+    coordinates to 1/32 px, so a float64 estimate moves some warped pixels by several
+    grey levels against the official one (tests/test_reference_pipeline.py).
     """
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
+    src = np.asarray(src)
+    dst = np.asarray(dst)
     n, dim = src.shape
     src_mean, dst_mean = src.mean(0), dst.mean(0)
     src_d, dst_d = src - src_mean, dst - dst_mean
