@@ -270,7 +270,7 @@ def enet_noise(ref, generator: torch.Generator | None) -> list[torch.Tensor]:
     (None: torch's global generator), so running the E-Net on the two stored frames with these
     slices is what the project's E-Net computes for them inside the 12-frame batch.
     """
-    from talkingface.models.video_retalking.networks.stylegan import draw_noise
+    from talkingface.face.stylegan import draw_noise
 
     n, keep = len(ref["lnet_mel"]), ref["keep"]
     return [draw_noise(torch.empty(n, 1, size, size), generator)[keep] for size in (200, 200, 400, 400)]

@@ -78,7 +78,7 @@ def official_imports(code: Path, site: Path | None) -> None:
 
 def seeded(module):
     """``module`` filled with seeded-v1 (strict), eval mode."""
-    from talkingface.weights import seeded_state_dict
+    from talkingface.weights.seeded import seeded_state_dict
 
     module.load_state_dict(seeded_state_dict(module, SEED), strict=True)
     return module.eval()
@@ -89,7 +89,7 @@ def uint8_image(name: str, small: tuple[int, int, int], size: tuple[int, int] | 
     import cv2
     import numpy as np
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     image = np.floor(seeded_input(name, small, SEED, low=0, high=256)).astype(np.uint8)
     return image if size is None else cv2.resize(image, size)
@@ -117,7 +117,7 @@ def make_dnet() -> tuple[Arrays, dict]:
     import torch
 
     from models.DNet import DNet
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     net = seeded(DNet())
     descriptor = Hook(net.mapping_net)
@@ -149,7 +149,7 @@ def seeded_lnet():
 def make_lnet() -> tuple[Arrays, dict]:
     import torch
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     net = seeded_lnet()
     logits, audio_feat = Hook(net.decoder.final.model[0]), Hook(net.audio_encoder)
@@ -181,7 +181,7 @@ def make_enet() -> tuple[Arrays, dict]:
     from torch import nn
 
     from models.ENet import ENet
-    from talkingface.weights import seeded_input, seeded_state_dict
+    from talkingface.weights.seeded import seeded_input, seeded_state_dict
 
     lnet = seeded_lnet()
     net = ENet(lnet=lnet)
@@ -239,7 +239,7 @@ def make_recon() -> tuple[Arrays, dict]:
     from PIL import Image
 
     from talkingface.face import recon3d
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
     from third_part.face3d.models import networks
     from third_part.face3d.util.preprocess import align_img
 
@@ -352,7 +352,7 @@ def make_blend(code: Path) -> tuple[Arrays, dict]:
     import cv2
     import numpy as np
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     source = (code / "utils" / "inference_utils.py").read_text()
     tree = ast.parse(source)
@@ -388,7 +388,7 @@ def make_retinaface() -> tuple[Arrays, dict]:
     from face_detect.data import cfg_re50
     from face_detect.facemodels.retinaface import RetinaFace
     from face_detect.retinaface_detection import RetinaFaceDetection
-    from talkingface.weights import seeded_input, seeded_state_dict
+    from talkingface.weights.seeded import seeded_input, seeded_state_dict
 
     torch.manual_seed(0)
     net = RetinaFace(cfg=cfg_re50, phase="test")
@@ -423,7 +423,7 @@ def make_s3fd() -> tuple[Arrays, dict]:
     import numpy as np
     import torch
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
     from third_part.face_detection.api import FaceAlignment
     from third_part.face_detection.detection.sfd.net_s3fd import s3fd
     from third_part.face_detection.detection.sfd.sfd_detector import SFDDetector
@@ -476,7 +476,7 @@ def make_fan() -> tuple[Arrays, dict]:
 
     import face_alignment
     from prepare_official import fan_class
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
     from third_part.face_detection.detection.sfd.net_s3fd import s3fd
 
     if not face_alignment.__version__.startswith("1.3"):
@@ -554,7 +554,7 @@ def make_fid() -> tuple[Arrays, dict]:
 
     import pytorch_fid
     import pytorch_fid.inception as fid
-    from talkingface.weights import seeded_input, seeded_state_dict
+    from talkingface.weights.seeded import seeded_input, seeded_state_dict
 
     served = object()
     fid.load_state_dict_from_url = lambda *a, **k: served
@@ -595,7 +595,7 @@ def make_syncnet_s3fd(syncnet: Path) -> tuple[Arrays, dict]:
     import numpy as np
     import torch
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     if not (syncnet / "detectors" / "s3fd" / "nets.py").is_file():
         sys.exit(f"error: {syncnet} is not a joonson/syncnet_python checkout (no detectors/s3fd/nets.py)")
@@ -641,7 +641,7 @@ def run_lse_evaluate(wav2lip: Path, syncnet: Path, frames_bgr, audio_int16, lip=
     import numpy as np
     import torch
 
-    from talkingface.weights import seeded_state_dict
+    from talkingface.weights.seeded import seeded_state_dict
 
     sys.path.insert(0, str(syncnet))
     spec = importlib.util.spec_from_file_location(
@@ -699,7 +699,7 @@ def run_lse_evaluate(wav2lip: Path, syncnet: Path, frames_bgr, audio_int16, lip=
 def make_syncnet(wav2lip: Path, syncnet: Path) -> tuple[Arrays, dict]:
     import numpy as np
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     frames = np.floor(seeded_input("lse_frames", (17, 48, 64, 3), SEED, low=0, high=256)).astype(np.uint8)
     audio = np.round(seeded_input("lse_audio", (15 * 640 + 100,), SEED) * 3000).astype(np.int16)
@@ -725,7 +725,7 @@ def make_syncnet_offset(wav2lip: Path, syncnet: Path) -> tuple[Arrays, dict]:
     import numpy as np
     import torch
 
-    from talkingface.weights import seeded_input
+    from talkingface.weights.seeded import seeded_input
 
     emb = seeded_input("lse_shift_emb", (38, 16), SEED)
     noise = 0.1 * seeded_input("lse_shift_noise", (38, 16), SEED)
