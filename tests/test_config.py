@@ -133,3 +133,20 @@ def test_safe_file_name_keeps_each_callers_rule():
     assert safe_file_name("main/5535415699068794046/00001") == "main_5535415699068794046_00001"
     assert safe_file_name("/a b/", strip=True) == "a_b" and safe_file_name("/a b/") == "_a_b_"
     assert safe_file_name("x" * 200, 150) == "x" * 150 and safe_file_name("///", strip=True) == "clip"
+
+
+def test_checkpoints_env_var_is_only_the_default_of_checkpoint_dir(tmp_path, monkeypatch):
+    """One folder for the pre-flight and every loader: the variable fills ``checkpoint_dir``, never a loader."""
+    from pathlib import Path
+
+    from talkingface.weights.manifest import checkpoint_root
+
+    monkeypatch.setenv("TALKINGFACE_CHECKPOINTS", str(tmp_path / "shared"))
+    config = load_config("video_retalking", None)
+    assert config["checkpoint_dir"] == str(tmp_path / "shared")
+    assert config.origin["checkpoint_dir"] == "$TALKINGFACE_CHECKPOINTS"
+    assert load_config("video_retalking", None, (), {"checkpoint_dir": "mine"})["checkpoint_dir"] == "mine"
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    assert checkpoint_root(None) == root  # <repo>/checkpoints: a loader called without a folder reads no variable
+    monkeypatch.delenv("TALKINGFACE_CHECKPOINTS")
+    assert load_config("video_retalking", None)["checkpoint_dir"] == "checkpoints"

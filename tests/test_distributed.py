@@ -263,3 +263,11 @@ def test_running_ray_is_reused_only_for_the_same_request():
         assert ray.cluster_resources()["CPU"] == 2
     finally:
         shutdown()
+
+
+def test_ray_workers_import_the_package_from_this_checkout():
+    """Workers get the folder that holds ``talkingface/`` on their path (not the package folder itself)."""
+    from talkingface.run.fanout import _repo_path
+
+    first = Path(_repo_path().split(os.pathsep)[0])
+    assert (first / "talkingface" / "__init__.py").is_file() and (first / "run_talkingface.py").is_file()

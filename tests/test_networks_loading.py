@@ -130,13 +130,12 @@ def test_bad_files_give_clear_errors(tmp_path):
         load_dnet(path)
 
 
-def test_official_weights_missing_or_unknown_mode(tmp_path, monkeypatch):
-    monkeypatch.setenv("TALKINGFACE_CHECKPOINTS", str(tmp_path))
+def test_official_weights_missing_or_unknown_mode(tmp_path):
     with pytest.raises(CheckpointError, match="DNet.pt") as info:
         build_networks("official", root=tmp_path)
     assert "checkpoints download dnet" in str(info.value)
     with pytest.raises(CheckpointError, match="ENet.pth"):
-        load_enet()
+        load_enet(tmp_path / "ENet.pth", tmp_path / "LNet.pth")
     with pytest.raises(ConfigError, match="unknown weights"):
         build_networks("random")
 

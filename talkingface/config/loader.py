@@ -7,6 +7,7 @@ checked against :mod:`talkingface.config.schema`; every error names the layer
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -150,6 +151,10 @@ def _merge(config: Config, layer: Mapping[str, Any], where: str) -> None:
         config.origin[name] = where
 
 
+#: environment variable holding the default ``checkpoint_dir`` (below every config layer)
+CHECKPOINTS_ENV = "TALKINGFACE_CHECKPOINTS"
+
+
 def config_file_list(value: Any) -> list[str]:
     """``--config_files``: ``a.yaml,b.yaml`` or a list, as the list of files; the one parser of that option."""
     return coerce(KEYS["config_files"], [] if value is None else value, "command line")
@@ -167,6 +172,8 @@ def load_config(model: str | None = None, dataset: str | None = None,
     overrides = dict(overrides or {})
     config = Config()
     _merge(config, read_yaml(config_dir / "overall.yaml"), "overall.yaml")
+    if os.environ.get(CHECKPOINTS_ENV):  # a machine-wide default folder; any config layer or flag wins
+        _merge(config, {"checkpoint_dir": os.environ[CHECKPOINTS_ENV]}, f"${CHECKPOINTS_ENV}")
     if (config_dir / "evaluation.yaml").is_file():  # the evaluation defaults, part of layer 1
         _merge(config, read_yaml(config_dir / "evaluation.yaml"), "evaluation.yaml")
     model = model or overrides.get("model") or config["model"]

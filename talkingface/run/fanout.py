@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -71,7 +72,7 @@ def _describe(started_for: tuple[str, Any] | None) -> str:
 
 
 def _repo_path() -> str:
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = str(Path(__file__).resolve().parents[2])  # the folder holding the talkingface package
     existing = os.environ.get("PYTHONPATH")
     return here if not existing else f"{here}{os.pathsep}{existing}"
 

@@ -24,7 +24,7 @@ from talkingface.errors import CheckpointError
 log = logging.getLogger(__name__)
 
 RELEASE = "https://github.com/vinthony/video-retalking/releases/download/v0.0.1/"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "checkpoints"  # <repo>/checkpoints
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,13 @@ MANIFEST: dict[str, CheckpointSpec] = {spec.name: spec for spec in [
 
 
 def checkpoint_root(root: str | Path | None = None) -> Path:
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get("TALKINGFACE_CHECKPOINTS", DEFAULT_ROOT))
+    """The folder a loader reads: the configured ``checkpoint_dir``; ./checkpoints for a direct call.
+
+    No environment variable is read here: ``TALKINGFACE_CHECKPOINTS`` is only the default of
+    ``checkpoint_dir`` in the config layers (config/loader.py), so the pre-flight and every loader
+    see the same folder.
+    """
+    return Path(root) if root is not None else Path(DEFAULT_ROOT)
 
 
 def get_spec(name: str) -> CheckpointSpec:
