@@ -121,3 +121,20 @@ def test_auto_backend_prefers_the_measured_fastest_installed_one():
     assert AccelOptions(device="cpu", cpu_backend="torch").cpu_backend_for("FullGenerator") is None
     assert AccelOptions(device="cpu", precision="bf16").cpu_backend_for("FullGenerator") is None  # fp32 only
     assert AccelOptions(device="cuda").cpu_backend_for("FullGenerator") is None
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_gfpgan_with_drawn_noise_runs_on_onnx_backends_within_fp32_parity(nets, backend, tmp_path):
+    """GFPGAN's fresh / seeded noise passed as inputs: the same draws as randomize_noise, exported and run."""
+    pytest.importorskip(backend)
+    module, (x,), _ = nets["gfpgan"]
+    with torch.inference_mode():
+        ref = module(x, randomize_noise=True, generator=torch.Generator().manual_seed(11))[0]
+        fast = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", cpu_backend=backend,
+                                                             accel_cache_dir=str(tmp_path)))
+        noise = module.stylegan_decoder.draw_noise(1, torch.Generator().manual_seed(11))
+        out = fast(x, *noise)
+        out = out[0] if isinstance(out, tuple) else out
+    assert len(noise) == module.stylegan_decoder.num_layers
+    assert (out - ref).abs().max().item() <= 1e-3
+    assert len(list((tmp_path / "onnx").glob("*verified.json"))) == 1  # exported, parity-checked, used

@@ -275,7 +275,10 @@ class GFPGANRestorer:
         if self.noise == "stored":
             out = self.net(x)
         else:
-            out = self.net(x, randomize_noise=True, generator=self.generator if self.noise == "seeded" else None)
+            # the draws randomize_noise=True would make, made here (same RNG calls, same values) and passed as
+            # inputs: the call is then a pure function of tensors, which the ONNX backends can run
+            generator = self.generator if self.noise == "seeded" else None
+            out = self.net(x, *self.net.stylegan_decoder.draw_noise(x.shape[0], generator, x.device))
         out = out[0].float().clamp(-1, 1)
         out = ((out + 1) / 2).permute(1, 2, 0).cpu().numpy()
         return (out * 255.0).round().astype(np.uint8)
