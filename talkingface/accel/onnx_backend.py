@@ -124,6 +124,8 @@ class OrtForward:
             return self.sessions[key], self.structure[key]
         self._digest = self._digest or _digest(self.module)
         shape = "_".join("x".join(map(str, s)) for s in key)
+        if len(shape) > 64:  # many inputs (GFPGAN's noise maps): a digest keeps the file name short
+            shape = hashlib.sha256(shape.encode()).hexdigest()[:16]
         path = self.cache / f"{type(self.module).__name__}-{self._digest}-{shape}.onnx"
         verified = path.with_suffix(".verified.json" if self.backend == "onnxruntime" else f".{self.backend}.verified.json")
         if path.exists() and verified.exists():  # exported and checked by an earlier run: load it as it is
