@@ -178,7 +178,7 @@ def main() -> None:
               "long_clip_ratio": per_frame_official / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)), "threads": args.threads, "official": official, "ours": ours,
               "ratio_cpu_per_output_s": (official["cpu_s"] / (official.get("output_frames") or args.frames))
               / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)),
-              "ours_note": "onnxruntime installed (cpu_backend auto)" if args.ours_pythonpath else ""}
+              "ours_note": "onnxruntime + openvino (--ours-pythonpath) installed, cpu_backend auto" if args.ours_pythonpath else "onnxruntime installed, cpu_backend auto"}
     command = "python bench/bench_official.py " + " ".join(sys.argv[1:])
     out = REPO / "bench/results/official_side_by_side"
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))

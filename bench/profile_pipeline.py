@@ -105,7 +105,7 @@ def run(frames: int, threads: int, height: int, overrides: dict, keep_output: st
         frames_in, _ = pipe.read(face)
         crops = np.zeros((1, 256, 256, 3), np.uint8)
         pipe.parts.crop(frames_in.head(1) if hasattr(frames_in, "head") else frames_in[:1], crops)
-        workload.install(pipe, frames_in, crops)
+        substitutes = workload.install(pipe, frames_in, crops, config=config)
         load_wall, load_cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
         timer = NetworkTimer()
         wall0, cpu0 = time.perf_counter(), cpu_seconds()
@@ -122,7 +122,7 @@ def run(frames: int, threads: int, height: int, overrides: dict, keep_output: st
             "cpu_s_per_output_s": cpu / (frames / 25), "stages_s": pipe.timings, "networks_s": timer.seconds,
             "networks_cpu_s": timer.cpu_seconds,
             "network_calls": timer.calls, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "output_frames": out_frames}
+            "output_frames": out_frames, "detector_calls": substitutes["calls"]}
 
 
 def render(result: dict, command: str) -> str:

@@ -5,12 +5,10 @@ GFPGAN in compose, and (seeded ParseNet labels being random) draws its masks
 from dlib landmarks instead of running ParseNet. A benchmark of that run times
 less work than a run on official weights does. Here:
 
-* every 5-point face detection (GPEN FaceEnhancer, GFPGAN restorer) answers
-  with a real dlib detection made on *real pixels* of the same size: the first
-  input frame for full frames, the first 256 px crop for the D-Net faces
-  (:class:`PrimedDetector`); the seeded D-Net/E-Net paint noise, which no
-  detector finds a face in, but the restoration networks then run on the same
-  face geometry they would with official weights;
+* every face detector (RetinaFace for GPEN, GFPGAN and the compose; S3FD for
+  the face boxes) runs its seeded network, then the seeded-run stand-in answers
+  with dlib's real detection, so the restoration networks run on real face
+  geometry, as they would with official weights;
 * ParseNet runs on every face it would parse with official weights (its seeded
   labels are discarded in favour of the landmark-drawn ones, so blending stays
   meaningful), and its time is counted.
@@ -19,79 +17,75 @@ The same substitution is used on the official side of bench_official.py.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 
-class PrimedDetector:
-    """``image -> (boxes, landmarks5)``: the real detection primed for an image of that size."""
-
-    def __init__(self, real: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
-        self.real = real
-        self.by_shape: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self.calls = 0
-
-    def prime(self, image: np.ndarray) -> None:
-        boxes, points = self.real(np.ascontiguousarray(image))
-        if len(boxes) == 0:
-            raise RuntimeError(f"PrimedDetector: no real face found in the {image.shape} priming image")
-        self.by_shape[tuple(image.shape)] = (np.asarray(boxes)[:1], np.asarray(points)[:1])
-
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.calls += 1
-        self.real(image)  # the detection cost is paid, as with official weights
-        hit = self.by_shape.get(tuple(image.shape))
-        if hit is None:
-            return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
-        return hit
-
-
-def install(pipeline: Any, face_frames: Any, crops256: np.ndarray | None = None) -> dict[str, Any]:
+def install(pipeline: Any, face_frames: Any = None, crops256: np.ndarray | None = None,
+            config: Any = None) -> dict[str, Any]:
     """Make ``pipeline`` (built on seeded weights) do the official-weights workload; returns the substitutes.
 
-    Must be called before the pipeline runs; ``face_frames`` are the input frames
-    (frame 0 primes full-frame detections), ``crops256`` the Croper output (its
-    first crop primes the D-Net-face detections).
+    A seeded pipeline's stand-ins (talkingface/models/video_retalking/stand_ins.py)
+    answer in place of RetinaFace, S3FD and ParseNet with dlib's real detection,
+    without running those networks. Here each stand-in first runs the seeded
+    network it replaces on the same image (its cost is paid, as with official
+    weights, and as on the official side of bench_official.py), then answers as
+    before; where dlib finds no face (the seeded D-Net's noise references), the
+    five-point stand-in answers with dlib's detection on real pixels of the same
+    size: ``face_frames[0]``, then ``crops256[0]``. Must be called before the
+    pipeline runs; ``config`` (the run's) accelerates the added ParseNet as the pipeline's own.
     """
-    from talkingface.face import parsing
+    from talkingface.accel import AccelOptions, accelerate
+    from talkingface.face import parsing, retinaface
+    from talkingface.face.landmark_parsing import LandmarkParser
+    from talkingface.models.video_retalking import stand_ins
+
+    options = pipeline.options
+    device, seed = options.device, options.seed
+    parse_net = accelerate(parsing.load_parsenet(weights="seeded", seed=seed, device=device),
+                           AccelOptions.from_config(config or {}, device))
+    detectors = {flavour: retinaface.load_retinaface(weights="seeded", seed=seed, device=device, flavour=flavour)
+                 for flavour in ("gpen", "facexlib")}
+    calls = {"retinaface": 0, "s3fd": 0, "parsenet": 0, "primed": 0}
+
+    five_points = stand_ins.StandInFivePoints.__call__
+    boxes = stand_ins._StandInBoxes.detect
+    labels = LandmarkParser.__call__
+
+    # the seeded D-Net paints noise over the reference faces, where dlib finds no face (official weights
+    # would): those get dlib's detection of real pixels of the same size (the first frame / first crop)
     from talkingface.face.dlib_detect import DlibFivePointDetector
 
-    detector = DlibFivePointDetector()
-    primed = PrimedDetector(detector)
-    primed.prime(np.asarray(face_frames[0]))
-    if crops256 is not None:
-        primed.prime(np.asarray(crops256[0]))
-    parts = pipeline.parts
-    found = 0
-    for cell in _closure_objects(parts.enhance_face) + _closure_objects(parts.restore):
-        if hasattr(cell, "detector"):
-            cell.detector = primed
-            found += 1
-    if found < 2:
-        raise RuntimeError("workload.install: GPEN/GFPGAN restorers not found in the pipeline parts "
-                           "(enhancer: none?)")
-    enhancers = [c for c in _closure_objects(parts.enhance_face) if hasattr(c, "parse_net")]
-    # the pipeline's own ParseNet (accelerated like every loaded network), as official weights would use it
-    parse_net = enhancers[0].parse_net if enhancers else parsing.load_parsenet(
-        weights="seeded", seed=pipeline.options.seed, device=pipeline.options.device)
-    drawn = parts.parse_labels
+    dlib_five = DlibFivePointDetector()
+    primed: dict[tuple[int, ...], Any] = {}
+    for image in ([np.asarray(face_frames[0])] if face_frames is not None else []) + \
+            ([np.asarray(crops256[0])] if crops256 is not None else []):
+        found_boxes, found_points = dlib_five(np.ascontiguousarray(image))
+        if len(found_boxes):
+            primed[tuple(image.shape)] = (np.asarray(found_boxes)[:1], np.asarray(found_points)[:1])
 
-    def parse_labels(image: np.ndarray) -> np.ndarray:
-        parsing.parse_labels(parse_net, image, device=pipeline.options.device)  # the official-weights cost
-        return drawn(image)
+    def costed_five_points(self: Any, image: np.ndarray) -> Any:
+        calls["retinaface"] += 1
+        detectors["facexlib" if "GFPGAN" in self.name else "gpen"].detect(np.ascontiguousarray(image))
+        found = five_points(self, image)
+        if len(found[0]) == 0 and tuple(np.shape(image)) in primed:
+            calls["primed"] += 1
+            return primed[tuple(np.shape(image))]
+        return found
 
-    parts.parse_labels = parse_labels
-    return {"detector": primed, "parse_net": parse_net}
+    def costed_boxes(self: Any, images: np.ndarray) -> Any:
+        images = np.asarray(images)
+        calls["s3fd"] += 1 if images.ndim == 3 else len(images)
+        self.detector.detect(images)
+        return boxes(self, images)
 
+    def costed_labels(self: Any, image: np.ndarray) -> Any:
+        calls["parsenet"] += 1
+        parsing.parse_labels(parse_net, image, device=device)
+        return labels(self, image)
 
-def _closure_objects(fn: Any) -> list[Any]:
-    cells = getattr(fn, "__closure__", None) or ()
-    out = []
-    for cell in cells:
-        try:
-            out.append(cell.cell_contents)
-        except ValueError:
-            continue
-    return out
+    stand_ins.StandInFivePoints.__call__ = costed_five_points
+    stand_ins._StandInBoxes.detect = costed_boxes
+    LandmarkParser.__call__ = costed_labels
+    return {"parse_net": parse_net, "calls": calls}

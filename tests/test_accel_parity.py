@@ -68,13 +68,14 @@ def test_accelerate_is_idempotent_and_keeps_the_state_dict(nets):
     assert {k: tuple(v.shape) for k, v in module.state_dict().items()} == keys  # strict loading unaffected
 
 
-@pytest.mark.parametrize("name", ["parsenet", "gfpgan"])
-def test_onnxruntime_backend_within_fp32_parity_and_cached(nets, name, tmp_path):
-    pytest.importorskip("onnxruntime")
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("name", ["parsenet", "gfpgan", "gpen"])
+def test_onnx_backends_within_fp32_parity_and_cached(nets, name, backend, tmp_path):
+    pytest.importorskip(backend)
     module, args, pick = nets[name]
     with torch.inference_mode():
         ref = pick(module(*args)).float()
-        opts = AccelOptions(device="cpu", cpu_backend="onnxruntime", accel_cache_dir=str(tmp_path))
+        opts = AccelOptions(device="cpu", cpu_backend=backend, accel_cache_dir=str(tmp_path))
         fast = accelerate(copy.deepcopy(module), opts)
         out = pick(fast(*args)).float()
         again = pick(fast(*args)).float()
@@ -84,3 +85,56 @@ def test_onnxruntime_backend_within_fp32_parity_and_cached(nets, name, tmp_path)
     with torch.inference_mode():  # a new process would load the verified file: same numbers
         reloaded = accelerate(copy.deepcopy(module), opts)
         assert torch.equal(pick(reloaded(*args)).float(), out)
+
+
+def test_gpen_unfused_modulated_conv_equals_the_fused_one(nets):
+    """StyleGAN2's non-fused formulation (the ONNX export's) is the fused per-sample kernel up to fp32 rounding."""
+    from talkingface.face.gpen import ModulatedConv2d
+
+    module, (x,), _ = nets["gpen"]
+    g = torch.Generator().manual_seed(3)
+    batch = torch.cat([x, torch.rand(x.shape, generator=g) * 2 - 1])  # two samples: two different styles
+    convs = [m for m in module.modules() if isinstance(m, ModulatedConv2d)]
+    assert any(m.upsample for m in convs) and any(not m.demodulate for m in convs)
+    with torch.inference_mode():
+        fused = module(batch)
+        try:
+            for m in convs:
+                m.fused = False
+            unfused = module(batch)
+        finally:
+            for m in convs:
+                del m.fused
+        again = module(batch)
+    assert torch.equal(again, fused)  # the class default (fused) is back
+    diff = (unfused - fused).abs().max().item()
+    assert diff <= 1e-4 and not torch.equal(unfused, fused)  # the same values by another arithmetic
+
+
+def test_auto_backend_prefers_the_measured_fastest_installed_one():
+    from talkingface.accel import onnx_backend
+
+    opts = AccelOptions(device="cpu")
+    expected_gpen = next((b for b in ("openvino", "onnxruntime") if onnx_backend.available(b)), None)
+    assert opts.cpu_backend_for("FullGenerator") == expected_gpen
+    assert opts.cpu_backend_for("DNet") is None  # not exportable: torch
+    assert AccelOptions(device="cpu", cpu_backend="torch").cpu_backend_for("FullGenerator") is None
+    assert AccelOptions(device="cpu", precision="bf16").cpu_backend_for("FullGenerator") is None  # fp32 only
+    assert AccelOptions(device="cuda").cpu_backend_for("FullGenerator") is None
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_gfpgan_with_drawn_noise_runs_on_onnx_backends_within_fp32_parity(nets, backend, tmp_path):
+    """GFPGAN's fresh / seeded noise passed as inputs: the same draws as randomize_noise, exported and run."""
+    pytest.importorskip(backend)
+    module, (x,), _ = nets["gfpgan"]
+    with torch.inference_mode():
+        ref = module(x, randomize_noise=True, generator=torch.Generator().manual_seed(11))[0]
+        fast = accelerate(copy.deepcopy(module), AccelOptions(device="cpu", cpu_backend=backend,
+                                                             accel_cache_dir=str(tmp_path)))
+        noise = module.stylegan_decoder.draw_noise(1, torch.Generator().manual_seed(11))
+        out = fast(x, *noise)
+        out = out[0] if isinstance(out, tuple) else out
+    assert len(noise) == module.stylegan_decoder.num_layers
+    assert (out - ref).abs().max().item() <= 1e-3
+    assert len(list((tmp_path / "onnx").glob("*verified.json"))) == 1  # exported, parity-checked, used

@@ -32,7 +32,7 @@ class AccelOptions:
     precision: str = "auto"        # auto | fp32 | fp16 | bf16: auto = fp32 on CPU, fp16 on CUDA
     channels_last: str = "auto"    # auto | true | false: auto = where measured faster (CPU and CUDA convnets)
     compile: bool = False          # torch.compile (inductor) with a persistent cache under accel_cache_dir
-    cpu_backend: str = "auto"      # auto | torch | onnxruntime: auto = ONNX Runtime where measured faster
+    cpu_backend: str = "auto"      # auto | torch | onnxruntime | openvino: auto = the fastest measured installed one
     accel_cache_dir: str | None = None  # compiled kernels and exported ONNX files
 
     @classmethod
@@ -48,14 +48,27 @@ class AccelOptions:
         return Path(self.accel_cache_dir or Path.home() / ".cache" / "talkingface" / "accel")
 
     def onnxruntime_for(self, network: str) -> bool:
-        """ONNX Runtime runs ``network``: on CPU, when asked, or (auto) for the measured winners if installed."""
+        """ONNX Runtime runs ``network`` (see :meth:`cpu_backend_for`)."""
+        return self.cpu_backend_for(network) == "onnxruntime"
+
+    def cpu_backend_for(self, network: str) -> str | None:
+        """The ONNX runtime that runs ``network`` on CPU ("onnxruntime" | "openvino"), or None for eager torch.
+
+        Asked for by name: that runtime for any network, if installed. ``auto``: for the networks measured
+        faster than torch at fp32 parity (:data:`onnx_backend.ORT_NETWORKS`), OpenVINO where it measured
+        faster than ONNX Runtime (:data:`onnx_backend.OPENVINO_FIRST`) and is installed, else ONNX Runtime
+        if installed, else torch.
+        """
         from talkingface.accel import onnx_backend
 
         if self.device != "cpu" or self.compile or self.autocast_dtype() is not None:
-            return False
-        if self.cpu_backend == "onnxruntime":
-            return onnx_backend.available()
-        return self.cpu_backend == "auto" and network in onnx_backend.ORT_NETWORKS and onnx_backend.available()
+            return None
+        if self.cpu_backend in onnx_backend.BACKENDS:
+            return self.cpu_backend if onnx_backend.available(self.cpu_backend) else None
+        if self.cpu_backend != "auto" or network not in onnx_backend.ORT_NETWORKS:
+            return None
+        order = ("openvino", "onnxruntime") if network in onnx_backend.OPENVINO_FIRST else ("onnxruntime",)
+        return next((b for b in order if onnx_backend.available(b)), None)
 
     @property
     def use_channels_last(self) -> bool:
@@ -114,10 +127,10 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
     run = forward
     if options.compile:
         run = compiled(forward, options)
-    elif options.onnxruntime_for(name):
+    elif options.cpu_backend_for(name):
         from talkingface.accel.onnx_backend import OrtForward
 
-        run = OrtForward(module, forward, options.cache_dir / "onnx")
+        run = OrtForward(module, forward, options.cache_dir / "onnx", backend=options.cpu_backend_for(name))
 
     @functools.wraps(forward)
     def accelerated(*args: Any, **kwargs: Any) -> Any:
@@ -128,8 +141,8 @@ def accelerate(module: torch.nn.Module, options: AccelOptions, name: str | None 
 
     module.forward = accelerated
     module._talkingface_accel = options
-    log.debug("%s: channels_last=%s precision=%s compile=%s onnxruntime=%s", name, options.channels_last_for(name),
-              options.precision, options.compile, options.onnxruntime_for(name))
+    log.debug("%s: channels_last=%s precision=%s compile=%s cpu_backend=%s", name, options.channels_last_for(name),
+              options.precision, options.compile, options.cpu_backend_for(name))
     return module
 
 

@@ -1,4 +1,4 @@
-"""ONNX Runtime as the CPU backend of a network, where bench_levers measured it faster at fp32 parity.
+"""ONNX Runtime or OpenVINO as the CPU backend of a network, where measured faster at fp32 parity.
 
 The module is exported (TorchScript exporter, opset 17, static shapes) at its
 first call with each input shape, to ``<cache>/<Class>-<weights digest>-<shape>.onnx``,
@@ -6,6 +6,14 @@ so later runs load the file. The call that exports also runs eager torch and
 compares (the verdict is stored beside the file, so later runs neither export nor re-check): an export that differs by more than 1e-3 (or 1e-5 of the output's largest
 magnitude, for large logits) is not used (a warning, then
 eager from then on), so the backend can never change outputs beyond fp32 parity.
+The same ONNX file runs in ONNX Runtime or in OpenVINO's CPU plugin (pinned to
+f32 inference: on AMX / AVX512-BF16 CPUs OpenVINO would otherwise run bf16);
+each backend has its own parity verdict.
+
+StyleGAN2 modulated convs (GPEN) export in their non-fused formulation
+(``fused = False`` during the export): the per-sample kernel of the fused one
+has no static shape in the graph, the non-fused one convolves with the
+constant weight, and is the same arithmetic up to fp32 rounding.
 """
 from __future__ import annotations
 
@@ -18,19 +26,28 @@ import torch
 
 log = logging.getLogger(__name__)
 
-#: networks ONNX Runtime ran faster than eager torch at parity on CPU (bench/results/levers.md, 1 thread):
-#: ReconNet 2.85x, ParseNet 1.75x, GFPGAN 1.10x; GPEN, D-Net, E-Net do not export (dynamic conv kernels,
-#: grid_sample shapes, seeded noise) and stay on torch
-ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean"})
+#: networks ONNX Runtime / OpenVINO ran faster than eager torch at parity on CPU (bench/results/levers.md,
+#: 1 thread): ReconNet 2.85x, ParseNet 1.75x, GFPGAN 1.10x (ORT); GPEN 2.0x (ORT) / 2.5x (OpenVINO) in its
+#: non-fused export; D-Net and E-Net do not export (grid_sample shapes, noise drawn in forward) and stay on torch
+ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean", "FullGenerator"})
+BACKENDS = ("onnxruntime", "openvino")
+#: of those, where OpenVINO (f32) ran faster than ONNX Runtime (bench/results/levers.md, 1 thread):
+#: GPEN 1.27x, GFPGAN 1.24x, ParseNet 1.07x; ``cpu_backend: auto`` prefers it there when installed
+OPENVINO_FIRST = frozenset({"FullGenerator", "GFPGANv1Clean", "ParseNet"})
 PARITY = 1e-3
 #: logits of large magnitude (ParseNet's reach ~200 with seeded weights) are compared relative to their
 #: largest value, as the parity fixtures do (tests/fixtures/parity/README.md: 1e-5 relative)
 PARITY_RELATIVE = 1e-5
 
 
-def available() -> bool:
+def available(backend: str = "onnxruntime") -> bool:
+    """``backend`` ("onnxruntime" | "openvino") importable, and torch's ONNX exporter with it."""
     try:
-        import onnxruntime  # noqa: F401
+        if backend == "openvino":
+            import openvino  # noqa: F401
+        else:
+            import onnxruntime  # noqa: F401
+        import onnx  # noqa: F401
     except ImportError:
         return False
     return True
@@ -44,8 +61,38 @@ def _digest(module: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def _open(path: Path) -> Any:
-    """An ONNX Runtime CPU session using as many threads as torch is allowed."""
+class _OpenVinoSession:
+    """An OpenVINO CPU model behind ONNX Runtime's ``get_inputs()`` / ``run(None, feed)`` interface."""
+
+    class _Input:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    def __init__(self, path: Path) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        # f32: parity (the CPU plugin's default on bf16-capable CPUs is bf16); threads: torch's budget
+        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()),
+                  "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        self.model = core.compile_model(str(path), "CPU", config)
+        self.request = self.model.create_infer_request()
+        self.inputs = [self._Input(port.get_any_name()) for port in self.model.inputs]
+
+    def get_inputs(self) -> list[Any]:
+        return self.inputs
+
+    def run(self, _outputs: Any, feed: dict[str, Any]) -> list[Any]:
+        import numpy as np
+
+        result = self.request.infer([feed[i.name] for i in self.inputs])
+        return [np.array(result[port]) for port in self.model.outputs]
+
+
+def _open(path: Path, backend: str = "onnxruntime") -> Any:
+    """A CPU session of ``backend`` on ``path``, using as many threads as torch is allowed."""
+    if backend == "openvino":
+        return _OpenVinoSession(path)
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -60,8 +107,11 @@ def _open(path: Path) -> Any:
 class OrtForward:
     """``forward``-compatible callable running ONNX Runtime sessions, one per input shape."""
 
-    def __init__(self, module: torch.nn.Module, eager: Any, cache_dir: str | Path) -> None:
-        self.module, self.eager = module, eager
+    def __init__(self, module: torch.nn.Module, eager: Any, cache_dir: str | Path,
+                 backend: str = "onnxruntime") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.module, self.eager, self.backend = module, eager, backend
         self.cache = Path(cache_dir)
         self.sessions: dict[tuple, Any] = {}
         self.structure: dict[tuple, Any] = {}
@@ -74,13 +124,15 @@ class OrtForward:
             return self.sessions[key], self.structure[key]
         self._digest = self._digest or _digest(self.module)
         shape = "_".join("x".join(map(str, s)) for s in key)
+        if len(shape) > 64:  # many inputs (GFPGAN's noise maps): a digest keeps the file name short
+            shape = hashlib.sha256(shape.encode()).hexdigest()[:16]
         path = self.cache / f"{type(self.module).__name__}-{self._digest}-{shape}.onnx"
-        verified = path.with_suffix(".verified.json")
+        verified = path.with_suffix(".verified.json" if self.backend == "onnxruntime" else f".{self.backend}.verified.json")
         if path.exists() and verified.exists():  # exported and checked by an earlier run: load it as it is
             import json
 
             structure = json.loads(verified.read_text())["structure"]
-            session = _open(path)
+            session = _open(path, self.backend)
             self.sessions[key], self.structure[key] = session, structure
             return session, structure
         eager_out = self.eager(*args)
@@ -96,11 +148,19 @@ class OrtForward:
                 def forward(self, *a: torch.Tensor) -> Any:
                     return self.fn(*a)
 
+            unfused = [m for m in self.module.modules() if getattr(m, "fused", None) is True]
             with torch.inference_mode(False), torch.no_grad():
                 example = tuple(a.clone().contiguous() for a in args)  # normal tensors: the tracer refuses inference ones
-                torch.onnx.export(Wrapped(self.module, self.eager), example, str(tmp), opset_version=17, dynamo=False)
+                try:
+                    for m in unfused:  # static kernels in the graph (module docstring)
+                        m.fused = False
+                    torch.onnx.export(Wrapped(self.module, self.eager), example, str(tmp), opset_version=17,
+                                      dynamo=False)
+                finally:
+                    for m in unfused:
+                        del m.fused  # back to the class default (fused) for eager torch
             tmp.replace(path)
-        session = _open(path)
+        session = _open(path, self.backend)
         structure = "tuple" if isinstance(eager_out, (tuple, list)) else "tensor"
         self.sessions[key], self.structure[key] = session, structure
         got = self._run(session, structure, args)
@@ -109,14 +169,14 @@ class OrtForward:
         diff = max(float((e.float() - g).abs().max()) for e, g in zip(flat_e, flat_g))
         scale = max(float(e.float().abs().max()) for e in flat_e)
         if len(flat_e) != len(flat_g) or diff > max(PARITY, PARITY_RELATIVE * scale):
-            log.warning("%s: ONNX Runtime output differs from torch by %.2e (> %.0e); torch kept",
-                        type(self.module).__name__, diff, PARITY)
+            log.warning("%s: %s output differs from torch by %.2e (> %.0e); torch kept",
+                        type(self.module).__name__, self.backend, diff, PARITY)
             self.failed = True
             return None
         import json
 
         verified.write_text(json.dumps({"structure": structure, "max_abs_diff": diff, "scale": scale}))
-        log.info("%s: ONNX Runtime backend for input %s (parity %.1e)", type(self.module).__name__, key, diff)
+        log.info("%s: %s backend for input %s (parity %.1e)", type(self.module).__name__, self.backend, key, diff)
         return session, structure
 
     @staticmethod

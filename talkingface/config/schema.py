@@ -110,9 +110,10 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("channels_last", "str", "NHWC memory format for the networks: auto (where measured faster) | true | false",
         choices=("auto", "true", "false"), scope="runtime"),
     Key("compile", "bool", "torch.compile the networks (inductor; kernels cached in accel_cache_dir)", scope="runtime"),
-    Key("cpu_backend", "str", "CPU runtime of the networks: auto (ONNX Runtime for ReconNet/ParseNet/GFPGAN when "
-                              "installed, measured faster at fp32 parity) | torch | onnxruntime",
-        choices=("auto", "torch", "onnxruntime"), scope="runtime"),
+    Key("cpu_backend", "str", "CPU runtime of the networks: auto (for ReconNet/ParseNet/GFPGAN/GPEN the fastest "
+                              "installed one measured at fp32 parity: OpenVINO, then ONNX Runtime) | torch | "
+                              "onnxruntime | openvino",
+        choices=("auto", "torch", "onnxruntime", "openvino"), scope="runtime"),
     Key("accel_cache_dir", "path", "compiled kernels and exported ONNX files (null: ~/.cache/talkingface/accel)",
         nullable=True, scope="runtime"),
     Key("compose_on_device", "str", "the GPU path: GPEN references and the compose stage batched, compose "

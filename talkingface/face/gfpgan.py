@@ -83,12 +83,27 @@ class StyleGAN2GeneratorCSFT(nn.Module):
             self.to_rgbs.append(ToRGB(cout, num_style_feat, upsample=True))
             cin = cout
 
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None,
+                   device: str | torch.device = "cpu") -> list[torch.Tensor]:
+        """The noise maps ``randomize_noise=True`` would draw, drawn now: the same RNG calls in the same order
+        (one standard-normal (B,1,res,res) map per style conv), so the same values; passed back as ``noise``
+        they make the call a pure function of its inputs (exportable to ONNX)."""
+        shapes = [getattr(self.noises, f"noise{i}").shape[-2:] for i in range(self.num_layers)]
+        if generator is None:
+            return [torch.randn(batch, 1, *hw, device=device) for hw in shapes]
+        return [torch.randn(batch, 1, *hw, device=generator.device, generator=generator).to(device) for hw in shapes]
+
     def forward(self, latent: torch.Tensor, conditions: list[torch.Tensor], randomize_noise: bool = False,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``latent`` (B, num_latent, F) (``different_w``) or (B, F); returns RGB (B,3,S,S)."""
+                generator: torch.Generator | None = None,
+                noise_maps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``latent`` (B, num_latent, F) (``different_w``) or (B, F); returns RGB (B,3,S,S).
+
+        ``noise_maps``: one map per style conv (:meth:`draw_noise`), used in place of any other noise."""
         if latent.ndim < 3:
             latent = latent.unsqueeze(1).repeat(1, self.num_latent, 1)
-        if randomize_noise:
+        if noise_maps:
+            noise = list(noise_maps)
+        elif randomize_noise:
             noise: list[torch.Tensor | None] = [None] * self.num_layers
         else:
             noise = [getattr(self.noises, f"noise{i}") for i in range(self.num_layers)]
@@ -172,8 +187,11 @@ class GFPGANv1Clean(nn.Module):
                 branch.append(nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(0.2),
                                             nn.Conv2d(c, sft_c, 3, 1, 1)))
 
-    def forward(self, x: torch.Tensor, randomize_noise: bool = False,
+    def forward(self, x: torch.Tensor, *noise_maps: torch.Tensor, randomize_noise: bool = False,
                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """``noise_maps``: the decoder's noise as inputs (``stylegan_decoder.draw_noise``), so that the
+        call with its noise is a pure function of tensors (the ONNX backends run it); none: ``randomize_noise``
+        / ``generator`` as in GFPGAN."""
         conditions: list[torch.Tensor] = []
         skips: list[torch.Tensor] = []
         feat = F.leaky_relu(self.conv_body_first(x), 0.2)
@@ -190,7 +208,8 @@ class GFPGANv1Clean(nn.Module):
             conditions.append(self.condition_shift[i](feat))
         if not self.input_is_latent:
             style = self.stylegan_decoder.style_mlp(style)
-        return self.stylegan_decoder(style, conditions, randomize_noise=randomize_noise, generator=generator)
+        return self.stylegan_decoder(style, conditions, randomize_noise=randomize_noise, generator=generator,
+                                     noise_maps=list(noise_maps))
 
 
 def _read_gfpgan(path: Path) -> Mapping[str, torch.Tensor]:

@@ -51,6 +51,8 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
         x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
     kh, kw = kernel.shape
     weight = torch.flip(kernel, [0, 1]).to(x.dtype).reshape(1, 1, kh, kw).expand(c, 1, kh, kw)
+    if torch.onnx.is_in_onnx_export():  # a constant kernel in the graph, not one shaped from the input's size
+        weight = torch.from_numpy(weight.detach().cpu().numpy().copy())
     out = F.conv2d(x, weight, groups=c)
     return out[:, :, ::down, ::down]
 
@@ -141,7 +143,14 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, cout, cin, kernel, kernel))
         self.modulation = EqualLinear(style_dim, cin, bias_init=1)
 
+    #: False: StyleGAN2's non-fused formulation (scale the input channels by the style, convolve with the
+    #: fixed weight, scale the output channels by the demodulation coefficients). Mathematically the fused
+    #: per-sample kernel; its conv weight is a constant, so the network exports to ONNX (static kernels)
+    fused: bool = True
+
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if not self.fused:
+            return self._forward_unfused(x, style)
         b, c, h, w = x.shape
         k = self.kernel_size
         weight = self.scale * self.weight * self.modulation(style).view(b, 1, c, 1, 1)
@@ -154,6 +163,21 @@ class ModulatedConv2d(nn.Module):
             return self.blur(out.view(b, self.cout, *out.shape[2:]))
         out = F.conv2d(x, weight.reshape(b * self.cout, c, k, k), padding=self.padding, groups=b)
         return out.view(b, self.cout, *out.shape[2:])
+
+    def _forward_unfused(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        style = self.modulation(style).view(b, c, 1, 1)
+        weight = self.scale * self.weight[0]  # (out, in, k, k), the same for every sample
+        x = x * style
+        if self.upsample:
+            out = F.conv_transpose2d(x, weight.transpose(0, 1), padding=0, stride=2)
+        else:
+            out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:
+            # the fused kernel's demodulation: rsqrt(sum over in, k, k of (scale * w * s)^2 + eps), per sample
+            power = weight.pow(2).sum([2, 3]) @ style.view(b, c).pow(2).t()  # (out, b)
+            out = out * torch.rsqrt(power.t() + 1e-8).view(b, self.cout, 1, 1)
+        return self.blur(out) if self.upsample else out
 
 
 class NoiseInjection(nn.Module):

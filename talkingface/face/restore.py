@@ -280,8 +280,10 @@ class GFPGANRestorer:
         if self.noise == "stored":
             out = self.net(x)
         else:
-            # fresh: torch's global generator unless the caller handed one (the pipeline's per-call generator)
-            out = self.net(x, randomize_noise=True, generator=self.generator)
+            # the draws randomize_noise=True would make (same RNG calls, same values: the caller's generator
+            # -- the pipeline's per-call one, or the seeded one -- else torch's global one), made here and passed
+            # as inputs: the call is then a pure function of tensors, which the ONNX backends can run
+            out = self.net(x, *self.net.stylegan_decoder.draw_noise(x.shape[0], self.generator, x.device))
         out = out[0].float().clamp(-1, 1)
         out = ((out + 1) / 2).permute(1, 2, 0).cpu().numpy()
         return (out * 255.0).round().astype(np.uint8)

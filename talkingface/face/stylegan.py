@@ -49,7 +49,14 @@ class ModulatedConv2d(nn.Module):
                                    / math.sqrt(cin * kernel_size ** 2))
         self.padding = kernel_size // 2
 
+    #: False: StyleGAN2's non-fused formulation (input channels scaled by the style, one conv with the fixed
+    #: weight for the whole batch, output channels scaled by the demodulation coefficients): the fused
+    #: per-sample kernels' arithmetic up to fp32 rounding, without a grouped conv over the batch
+    fused: bool = True
+
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if not self.fused:
+            return self._forward_unfused(x, style)
         b, c = x.shape[:2]
         scale = self.modulation(style).reshape(b, 1, c, 1, 1)
         weight = self.weight * scale  # (b, out, in, k, k)
@@ -65,6 +72,20 @@ class ModulatedConv2d(nn.Module):
         weight = weight.reshape(b * self.out_channels, c, self.kernel_size, self.kernel_size)
         out = F.conv2d(x.reshape(1, b * c, h, w), weight, padding=self.padding, groups=b)
         return out.reshape(b, self.out_channels, *out.shape[-2:])
+
+    def _forward_unfused(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        scale = self.modulation(style).reshape(b, c, 1, 1)
+        if self.sample_mode == "upsample":
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        elif self.sample_mode == "downsample":
+            x = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+        out = F.conv2d(x * scale, self.weight[0], padding=self.padding)
+        if self.demodulate:
+            # rsqrt(sum over in, k, k of (w * s)^2 + eps) per sample and output channel, as the fused kernel's
+            power = self.weight[0].pow(2).sum([2, 3]) @ scale.reshape(b, c).pow(2).t()  # (out, b)
+            out = out * torch.rsqrt(power.t() + self.eps).reshape(b, self.out_channels, 1, 1)
+        return out
 
 
 def draw_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
