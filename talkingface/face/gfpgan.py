@@ -24,22 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkingface.errors import CheckpointError
+from talkingface.face.stylegan import PixelNorm as NormStyleCode
 from talkingface.face.stylegan import StyleConv, ToRGB
+from talkingface.face.stylegan import channels as _channels
 
 log = logging.getLogger(__name__)
 
 PathLike = str | Path
-
-
-def _channels(channel_multiplier: int, narrow: float) -> dict[int, int]:
-    base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
-            256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
-    return {k: int(v * narrow) for k, v in base.items()}
-
-
-class NormStyleCode(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(torch.mean(x ** 2, dim=1, keepdim=True) + 1e-8)
 
 
 class ConstantInput(nn.Module):

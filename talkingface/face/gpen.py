@@ -22,6 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from talkingface.face.stylegan import PixelNorm
+from talkingface.face.stylegan import channels as _channels
+
 log = logging.getLogger(__name__)
 
 PathLike = str | Path
@@ -228,17 +231,6 @@ class ConvLayer(nn.Sequential):
             layers.append(EqualConv2d(cin, cout, kernel, padding=kernel // 2, stride=1, bias=False))
         layers.append(FusedLeakyReLU(cout))
         super().__init__(*layers)
-
-
-def _channels(channel_multiplier: int, narrow: float) -> dict[int, int]:
-    base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
-            256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
-    return {k: int(v * narrow) for k, v in base.items()}
-
-
-class PixelNorm(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(torch.mean(x ** 2, dim=1, keepdim=True) + 1e-8)
 
 
 class Generator(nn.Module):

@@ -14,6 +14,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def channels(channel_multiplier: int, narrow: float = 1.0) -> dict[int, int]:
+    """Feature channels per resolution of a StyleGAN2 generator (GPEN's and GFPGAN's tables are this one)."""
+    base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
+            256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
+    return {k: int(v * narrow) for k, v in base.items()}
+
+
+class PixelNorm(nn.Module):
+    """StyleGAN2's normalisation of the style code (GFPGAN calls it NormStyleCode); no parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(torch.mean(x ** 2, dim=1, keepdim=True) + 1e-8)
+
+
 class DownResBlock(nn.Module):
     """Residual block that halves (or doubles) resolution with bilinear resampling."""
 
