@@ -98,10 +98,15 @@ def test_real_seeded_s3fd_boxes_reach_the_pipeline(tmp_path, frames):
     assert not np.array_equal(boxes, stand_in)  # dlib's boxes differ from the random ones
 
 
-def test_a_run_with_the_real_parsenet_output(tmp_path, clip):
+def test_a_run_with_the_real_parsenet_output(tmp_path, clip, caplog):
     pipe = _pipeline(tmp_path, seeded_stand_ins=["boxes", "five_points"], **CHEAP)
-    out = pipe(face=clip[0], audio=clip[1], outfile=tmp_path / "real.mp4")
-    assert "parsing" not in pipe.parts.stand_ins.counts and pipe.parts.stand_ins.counts["boxes"] > 0
+    with caplog.at_level(logging.WARNING):
+        out = pipe(face=clip[0], audio=clip[1], outfile=tmp_path / "real.mp4")
+    counts = pipe.parts.stand_ins.counts
+    assert "parsing" not in counts and counts["boxes"] > 0
+    said = [r.getMessage() for r in caplog.records if "seeded stand-ins used" in r.getMessage()]
+    used = ", ".join(f"{k} x{v}" for k, v in counts.items() if v)
+    assert said == [f"seeded stand-ins used for real.mp4: {used}"] and "parsing" not in said[0]
     face = read_video(clip[0]).frames[0][40:220, 50:210]
     net = parsing.load_parsenet(weights="seeded")
     assert np.array_equal(pipe.parts.parse_labels(face), parsing.parse_labels(net, face))

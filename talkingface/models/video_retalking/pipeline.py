@@ -475,8 +475,12 @@ class VideoReTalkingPipeline:
                         writer.write(composed)
                     bar.update(len(idx))
         stand_ins = getattr(self.parts, "stand_ins", None)
-        if stand_ins is not None and any(stand_ins.counts.values()):
-            log.warning("seeded stand-ins used: %s", ", ".join(f"{k} x{v}" for k, v in stand_ins.counts.items()))
+        if stand_ins is not None:  # the counts are the process's: this clip's share is the change since the last
+            before, self._stand_ins_counted = getattr(self, "_stand_ins_counted", {}), dict(stand_ins.counts)
+            used = {k: v - before.get(k, 0) for k, v in stand_ins.counts.items()}
+            if any(used.values()):
+                log.warning("seeded stand-ins used for %s: %s", outfile.name,
+                            ", ".join(f"{k} x{v}" for k, v in used.items() if v))
         if state.cache.hits:
             log.info("stage cache: reused %s", ", ".join(state.cache.hits))
         log.info("%s: %d frames in %s", outfile.name, writer.frames_written,
