@@ -178,18 +178,14 @@ def make_enet() -> tuple[Arrays, dict]:
     import functools
 
     import torch
-    from torch import nn
 
     from models.ENet import ENet
+    from talkingface.models.video_retalking.networks.loading import enet_head
     from talkingface.weights.seeded import seeded_input, seeded_state_dict
 
     lnet = seeded_lnet()
     net = ENet(lnet=lnet)
-    head = nn.Module()
-    for name, child in net.named_children():
-        if name != "low_res":
-            head.add_module(name, child)
-    state = dict(seeded_state_dict(head, SEED))
+    state = dict(seeded_state_dict(enet_head(net), SEED))
     state.update({f"low_res.{k}": v for k, v in lnet.state_dict().items()})
     net.load_state_dict(state, strict=True)
     net.eval()
