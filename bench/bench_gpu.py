@@ -90,7 +90,7 @@ def run_config(name: str, settings: dict, device: str, batch: int, clip: tuple[P
     pipe(face=clip[0], audio=clip[1], outfile=out)
     sync(device)
     wall = time.perf_counter() - start
-    n = pipe.last_clip_frames
+    n = pipe.last_output_frames
     stages = dict(pipe.timings)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0.0
     del pipe

@@ -116,18 +116,18 @@ def run(frames: int, threads: int, height: int, overrides: dict, keep_output: st
             import shutil
 
             shutil.copyfile(tmp / "out.mp4", keep_output)
-        out_frames = pipe.last_clip_frames
+        out_frames = pipe.last_output_frames  # written, not read: the official drops frames past the last mel window
     return {"frames": frames, "threads": threads, "height": height, "overrides": overrides,
             "load_wall_s": load_wall, "load_cpu_s": load_cpu, "wall_s": wall, "cpu_s": cpu,
-            "cpu_s_per_output_s": cpu / (frames / 25), "stages_s": pipe.timings, "networks_s": timer.seconds,
+            "cpu_s_per_output_s": cpu / (out_frames / 25), "stages_s": pipe.timings, "networks_s": timer.seconds,
             "networks_cpu_s": timer.cpu_seconds,
             "network_calls": timer.calls, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "output_frames": out_frames, "detector_calls": substitutes["calls"]}
 
 
 def render(result: dict, command: str) -> str:
-    seconds = result["frames"] / 25
-    lines = [f"# Pipeline profile: {result['frames']} frames ({seconds:.2f} s of output), {result['threads']} thread(s)"
+    seconds = result["output_frames"] / 25
+    lines = [f"# Pipeline profile: {result['frames']} input frames, {result['output_frames']} output ({seconds:.2f} s of output), {result['threads']} thread(s)"
              + (f", {result['height']}p" if result["height"] else ", sample clip 256x256"), "",
              f"`{command}`  ",
              "Seeded weights (speed only: seeded and official weights cost the same), full workload "

@@ -142,6 +142,7 @@ def test_shorter_audio_cuts_the_output_and_leaves_no_scratch(tmp_path):
     assert pipe.last_clip_frames == 4
     result = read_video(out)
     assert result.num_frames == 2  # the output follows the audio
+    assert pipe.last_output_frames == 2  # what benchmarks divide by (per output second), not the 4 read
     assert abs(len(load_audio(out)) - 2 * 640) <= 640
     cache_root = tmp_path / "saved" / "cache"
     assert not list(cache_root.glob(".scratch-*"))  # decoded frames and stage arrays were removed

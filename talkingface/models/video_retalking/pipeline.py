@@ -107,6 +107,8 @@ class VideoReTalkingPipeline:
         self.options = options
         self.timings: dict[str, float] = {}
         self.last_clip_frames = 0
+        #: frames the last call wrote (one per mel window: fewer than the clip's for short audio)
+        self.last_output_frames = 0
 
     @classmethod
     def from_config(cls, config: Any, weights: Any, *, networks_on_demand: bool = False) -> VideoReTalkingPipeline:
@@ -474,6 +476,7 @@ class VideoReTalkingPipeline:
                     with self._stage("encode"):
                         writer.write(composed)
                     bar.update(len(idx))
+        self.last_output_frames = writer.frames_written
         stand_ins = getattr(self.parts, "stand_ins", None)
         if stand_ins is not None:  # the counts are the process's: this clip's share is the change since the last
             before, self._stand_ins_counted = getattr(self, "_stand_ins_counted", {}), dict(stand_ins.counts)
