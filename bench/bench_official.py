@@ -80,15 +80,25 @@ def run_official(args, work: Path, face: Path, audio: Path, det: Path) -> dict:
     return json.loads(result.read_text())
 
 
-def run_ours(args, work: Path) -> dict:
+def run_ours(args, work: Path, variant: str = "") -> dict:
+    """Our pipeline at the defaults, or with ``variant``'s overrides ("key=value,key=value": opt-in settings)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     if args.ours_pythonpath:
         env["PYTHONPATH"] = args.ours_pythonpath
-    log = open(work / "ours.log", "w")
+    name = "official_side_by_side_ours" + ("-" + variant.replace("=", "-").replace(",", "_") if variant else "")
+    log = open(work / f"{name}.log", "w")
+    sets = ["--set", *variant.split(",")] if variant else []
     subprocess.run([sys.executable, str(REPO / "bench/profile_pipeline.py"), "--frames", str(args.frames),
-                    "--threads", str(args.threads), "--name", "official_side_by_side_ours"],
+                    "--threads", str(args.threads), "--name", name, *sets],
                    env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
-    return json.loads((REPO / "bench/results/official_side_by_side_ours.json").read_text())
+    return json.loads((REPO / f"bench/results/{name}.json").read_text())
+
+
+def per_output_frame(side: dict, frames: int) -> float:
+    """A long clip's CPU s per output frame: video-only networks (D-Net, 3DMM, FAN) run on every input frame,
+    the rest once per output frame (both pipelines drop the frames past the last mel window)."""
+    video_only = sum(v for k, v in side["networks_cpu_s"].items() if GROUPS.get(k, k) in ("D-Net", "3DMM", "FAN"))
+    return video_only / frames + (side["cpu_s"] - video_only) / (side.get("output_frames") or frames)
 
 
 def grouped(networks: dict[str, float]) -> dict[str, float]:
@@ -106,16 +116,16 @@ def render(r: dict, command: str) -> str:
     ratio = (o["cpu_s"] / seconds_o) / (p["cpu_s"] / seconds_p)
     lines = [f"# Official inference.py vs this pipeline, side by side ({r['frames']} frames, {r['threads']} thread)",
              "", f"`{command}`", "",
-             f"**CPU per output second, official / ours: {ratio:.2f}x** (goal: 3x). The official makes one output "
-             "frame per mel chunk (fewer than the clip's frames for short audio), ours one per video frame; "
-             "both are normalised by their own output length. Same clip (first " f"{r['frames']} frames of the "
+             f"**CPU per output second, official / ours: {ratio:.2f}x** (goal: 3x). Both make one output "
+             "frame per mel window (fewer than the clip's frames for short audio) and are normalised by the "
+             "frames they wrote. Same clip (first " f"{r['frames']} frames of the "
              "bundled 256x256 sample + other speech), same seeded-v1 weights (the official side loads the "
              "official-format folder of scripts/parity/prepare_official.py), one thread each, no stage cache on "
              "either side (ours with the ONNX Runtime exports of an earlier run on disk, as for a user's second "
              "clip), on the shared 2-core VM while other jobs ran: CPU seconds, not wall time, are the comparable "
              "figure.", "",
-             f"Check of the normalisation: the official runs its video-only networks (D-Net, 3DMM, FAN) on all "
-             f"{r['frames']} input frames and everything else on its {o.get('output_frames')} output frames; "
+             f"Check of the normalisation: both sides run their video-only networks (D-Net, 3DMM, FAN) on all "
+             f"{r['frames']} input frames and everything else on their {o.get('output_frames')} output frames; "
              f"amortising each over its own count (a long clip's per-frame cost) gives {r['long_clip_ratio']:.2f}x.",
              "",
              "Full workload on both sides: every face detector runs and answers with the same real dlib detection "
@@ -141,6 +151,15 @@ def render(r: dict, command: str) -> str:
     rest_p = p["cpu_s"] - sum(gp.values())
     lines.append(f"| everything else (OpenCV, numpy, dlib, I/O, Python) | {rest_o:.1f} | {rest_p:.1f} | "
                  f"{rest_o / rest_p if rest_p > 0 else float('inf'):.2f} |")
+    variants = r.get("variants") or {}
+    if variants:
+        lines += ["", "Opt-in settings, same run (not the defaults: each changes frames beyond fp32 parity; "
+                  "quality cost in the README table and bench/results):", "",
+                  "| ours with | CPU s | CPU s per output second | official / ours |", "|---|---:|---:|---:|"]
+        for name, v in variants.items():
+            sec = (v.get("output_frames") or r["frames"]) / 25
+            lines.append(f"| {name} | {v['cpu_s']:.1f} | {v['cpu_s'] / sec:.1f} | "
+                         f"{(o['cpu_s'] / seconds_o) / (v['cpu_s'] / sec):.2f} |")
     lines += ["", f"Our settings: defaults{' with ' + r['ours_note'] if r.get('ours_note') else ''}. "
               f"Official detector calls: {json.dumps(o.get('detector_calls', {}))}."]
     return "\n".join(lines) + "\n"
@@ -171,11 +190,10 @@ def main() -> None:
         run_official(args, work, face, audio, det)
     ours = json.loads((REPO / "bench/results/official_side_by_side_ours.json").read_text()) if "ours" in args.skip \
         else run_ours(args, work)
-    video_only = sum(v for k, v in official["networks_cpu_s"].items() if GROUPS.get(k, k) in ("D-Net", "3DMM", "FAN"))
-    per_frame_official = video_only / args.frames + (official["cpu_s"] - video_only) / (
-        official.get("output_frames") or args.frames)
+    variants = {v: run_ours(args, work, v) for v in args.variants}
     result = {"frames": args.frames,
-              "long_clip_ratio": per_frame_official / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)), "threads": args.threads, "official": official, "ours": ours,
+              "long_clip_ratio": per_output_frame(official, args.frames) / per_output_frame(ours, args.frames),
+              "threads": args.threads, "official": official, "ours": ours, "variants": variants,
               "ratio_cpu_per_output_s": (official["cpu_s"] / (official.get("output_frames") or args.frames))
               / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)),
               "ours_note": "onnxruntime + openvino (--ours-pythonpath) installed, cpu_backend auto" if args.ours_pythonpath else "onnxruntime installed, cpu_backend auto"}
