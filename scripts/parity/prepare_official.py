@@ -207,9 +207,9 @@ def keys_match(name: str, state: dict) -> None:
 def seeded_states(seed: int) -> dict[str, dict]:
     """Every network, built from the official classes, filled by seeded-v1."""
     import torch
-    from torch import nn
 
     sys.path.insert(0, str(REPO))
+    from talkingface.models.video_retalking.networks.loading import enet_head
     from talkingface.weights.seeded import seeded_state_dict
 
     from models.DNet import DNet
@@ -230,11 +230,7 @@ def seeded_states(seed: int) -> dict[str, dict]:
     lnet = LNet()
     out["LNet"] = seeded_state_dict(lnet, seed)
     enet = ENet(lnet=lnet)
-    head = nn.Module()
-    for name, child in enet.named_children():
-        if name != "low_res":
-            head.add_module(name, child)
-    enet_state = dict(seeded_state_dict(head, seed))
+    enet_state = dict(seeded_state_dict(enet_head(enet), seed))  # the official E-Net, same children
     enet_state.update({f"low_res.{k}": v for k, v in out["LNet"].items()})
     out["ENet"] = {k: enet_state[k] for k in enet.state_dict()}
     out["DNet"] = seeded_state_dict(DNet(), seed)
