@@ -117,3 +117,24 @@ def test_auto_backend_runs_the_detectors_when_installed():
         expected = next((b for b in order if onnx_backend.available(b)), None)
         assert opts.cpu_backend_for(name) == expected
     assert AccelOptions(device="cpu", cpu_backend="torch").cpu_backend_for("S3FD") is None
+
+
+def test_export_leaves_batchnorm_nets_in_eval_mode_and_each_new_shape_verified(tmp_path):
+    """The exporter restores its wrapper's mode recursively: the module must come back in eval mode, its
+    BatchNorm statistics untouched, so the parity check of the next input shape compares against eval torch."""
+    pytest.importorskip("onnxruntime")
+    from talkingface.face.retinaface import load_retinaface
+
+    net = load_retinaface(weights="seeded", seed=0).net
+    fast = _backend_copy(net, "onnxruntime", tmp_path)
+    g = torch.Generator().manual_seed(1)
+    with torch.inference_mode():
+        for shape in ((1, 3, 64, 64), (1, 3, 64, 96)):
+            x = torch.randn(*shape, generator=g) * 60
+            ref, got = net(x), fast(x)
+            assert not fast.training
+            scale = max(float(r.abs().max()) for r in ref)
+            assert max(float((r - o).abs().max()) for r, o in zip(ref, got)) <= max(1e-3, 1e-5 * scale)
+    state = net.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in fast.state_dict().items())
+    assert len(list((tmp_path / "onnx").glob("*.verified.json"))) == 2  # both shapes run on the backend

@@ -163,8 +163,10 @@ class OrtForward:
                 try:
                     for m in unfused:  # static kernels in the graph (module docstring)
                         m.fused = False
-                    torch.onnx.export(Wrapped(self.module, self.eager), example, str(tmp), opset_version=17,
-                                      dynamo=False)
+                    # the wrapper in the module's own mode: the exporter restores the wrapper's mode when done,
+                    # recursively, and a new Module is in training mode (BatchNorm nets were left training)
+                    wrapped = Wrapped(self.module, self.eager).train(self.module.training)
+                    torch.onnx.export(wrapped, example, str(tmp), opset_version=17, dynamo=False)
                 finally:
                     for m in unfused:
                         del m.fused  # back to the class default (fused) for eager torch
