@@ -47,8 +47,9 @@ def install(pipeline: Any, face_frames: Any = None, crops256: np.ndarray | None 
     parse_net = accelerate(parsing.load_parsenet(weights="seeded", seed=seed, device=device), accel)
     detectors = {flavour: retinaface.load_retinaface(weights="seeded", seed=seed, device=device, flavour=flavour)
                  for flavour in ("gpen", "facexlib")}
-    for detector in detectors.values():  # run as the pipeline's own RetinaFace (face_parts.py accelerates it)
-        accelerate(detector.net, accel)
+    for detector in detectors.values():  # run as the pipeline's own RetinaFace (face_parts.py, CPU only)
+        if not str(device).startswith("cuda"):
+            accelerate(detector.net, accel)
     calls = {"retinaface": 0, "s3fd": 0, "parsenet": 0, "primed": 0}
 
     five_points = stand_ins.StandInFivePoints.__call__

@@ -174,8 +174,10 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     from talkingface.accel import AccelOptions, accelerate
 
     accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
-    nets = [recon, parse_net, s3fd_net, fan_net] + ([gpen.gpen, gfpgan.net] if gpen is not None else [])
-    nets += [d.net for d in (gpen_detector, gfpgan_detector) if d is not None]
+    nets = [recon, parse_net] + ([gpen.gpen, gfpgan.net] if gpen is not None else [])
+    if not device.startswith("cuda"):  # detectors + FAN: the CPU backends (onnx_backends.md); on CUDA they stay
+        # fp32 eager as before (fp16 autocast / channels_last there are unmeasured for them)
+        nets += [s3fd_net, fan_net] + [d.net for d in (gpen_detector, gfpgan_detector) if d is not None]
     for net in nets:
         if net is not None:
             accelerate(net, accel)
