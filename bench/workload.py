@@ -34,7 +34,7 @@ def install(pipeline: Any, face_frames: Any = None, crops256: np.ndarray | None 
     before; where dlib finds no face (the seeded D-Net's noise references), the
     five-point stand-in answers with dlib's detection on real pixels of the same
     size: ``face_frames[0]``, then ``crops256[0]``. Must be called before the
-    pipeline runs; ``config`` (the run's) accelerates the added ParseNet as the pipeline's own.
+    pipeline runs; ``config`` (the run's) accelerates the added ParseNet and RetinaFaces as the pipeline's own.
     """
     from talkingface.accel import AccelOptions, accelerate
     from talkingface.face import parsing, retinaface
@@ -43,10 +43,13 @@ def install(pipeline: Any, face_frames: Any = None, crops256: np.ndarray | None 
 
     options = pipeline.options
     device, seed = options.device, options.seed
-    parse_net = accelerate(parsing.load_parsenet(weights="seeded", seed=seed, device=device),
-                           AccelOptions.from_config(config or {}, device))
+    accel = AccelOptions.from_config(config or {}, device)
+    parse_net = accelerate(parsing.load_parsenet(weights="seeded", seed=seed, device=device), accel)
     detectors = {flavour: retinaface.load_retinaface(weights="seeded", seed=seed, device=device, flavour=flavour)
                  for flavour in ("gpen", "facexlib")}
+    for detector in detectors.values():  # run as the pipeline's own RetinaFace (face_parts.py, CPU only)
+        if not str(device).startswith("cuda"):
+            accelerate(detector.net, accel)
     calls = {"retinaface": 0, "s3fd": 0, "parsenet": 0, "primed": 0}
 
     five_points = stand_ins.StandInFivePoints.__call__

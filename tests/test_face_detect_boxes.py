@@ -56,6 +56,25 @@ def test_nms_top_k_and_empty():
     assert nms(two, torch.tensor([0.9, 0.8]), 0.49).tolist() == [0]
 
 
+def test_nms_undefined_iou_and_many_boxes():
+    # overflowing boxes (seeded weights decode some at inf): IoU inf / inf is NaN, suppressed as in the numpy
+    # references, kept with keep_undefined (torchvision / facexlib)
+    inf = float("inf")
+    huge = torch.tensor([[0.0, 0, inf, inf], [1, 1, inf, inf]], dtype=torch.float32)
+    assert nms(huge, torch.tensor([0.9, 0.8]), 0.4).tolist() == [0]
+    assert nms(huge, torch.tensor([0.9, 0.8]), 0.4, keep_undefined=True).tolist() == [0, 1]
+    # 2000 float64 boxes, ties in score: the textbook greedy order (stable ties: later index first)
+    rng = np.random.default_rng(3)
+    xy = np.round(rng.uniform(0, 200, (2000, 2)))
+    boxes = np.concatenate([xy, xy + np.round(rng.uniform(2, 30, (2000, 2)))], 1)
+    scores = np.round(rng.uniform(0, 1, 2000), 2)
+    keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.3, offset=1.0)
+    assert keep.dtype == torch.int64
+    order = sorted(range(2000), key=lambda k: (-scores[k], -k))
+    expected = [order[i] for i in brute_force_nms(boxes[order], scores[order] - np.arange(2000) * 1e-9, 0.3, 1.0)]
+    assert keep.tolist() == expected and 100 < len(expected) < 2000
+
+
 # ------------------------------------------------------------------ L-Net face boxes
 class StubDetector:
     def __init__(self, boxes):

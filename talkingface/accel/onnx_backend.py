@@ -29,11 +29,17 @@ log = logging.getLogger(__name__)
 #: networks ONNX Runtime / OpenVINO ran faster than eager torch at parity on CPU (bench/results/levers.md,
 #: 1 thread): ReconNet 2.85x, ParseNet 1.75x, GFPGAN 1.10x (ORT); GPEN 2.0x (ORT) / 2.5x (OpenVINO) in its
 #: non-fused export; D-Net and E-Net do not export (grid_sample shapes, noise drawn in forward) and stay on torch
-ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean", "FullGenerator"})
+ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean", "FullGenerator",
+                          # face detectors and landmarks (bench/results/onnx_backends.md, detectors section):
+                          # S3FD 1.25x, RetinaFace 1.75x, FAN 1.30x per call at the bench's shapes
+                          "S3FD", "RetinaFace", "FAN"})
 BACKENDS = ("onnxruntime", "openvino")
 #: of those, where OpenVINO (f32) ran faster than ONNX Runtime (bench/results/levers.md, 1 thread):
 #: GPEN 1.27x, GFPGAN 1.24x, ParseNet 1.07x; ``cpu_backend: auto`` prefers it there when installed
-OPENVINO_FIRST = frozenset({"FullGenerator", "GFPGANv1Clean", "ParseNet"})
+OPENVINO_FIRST = frozenset({"FullGenerator", "GFPGANv1Clean", "ParseNet",
+                            # S3FD / FAN: OpenVINO = ONNX Runtime within 5 %, closer to eager (2.7e-6 vs 6.8e-6
+                            # on S3FD); RetinaFace stays on ONNX Runtime (4 % faster, half the difference)
+                            "S3FD", "FAN"})
 PARITY = 1e-3
 #: logits of large magnitude (ParseNet's reach ~200 with seeded weights) are compared relative to their
 #: largest value, as the parity fixtures do (tests/fixtures/parity/README.md: 1e-5 relative)
@@ -157,8 +163,10 @@ class OrtForward:
                 try:
                     for m in unfused:  # static kernels in the graph (module docstring)
                         m.fused = False
-                    torch.onnx.export(Wrapped(self.module, self.eager), example, str(tmp), opset_version=17,
-                                      dynamo=False)
+                    # the wrapper in the module's own mode: the exporter restores the wrapper's mode when done,
+                    # recursively, and a new Module is in training mode (BatchNorm nets were left training)
+                    wrapped = Wrapped(self.module, self.eager).train(self.module.training)
+                    torch.onnx.export(wrapped, example, str(tmp), opset_version=17, dynamo=False)
                 finally:
                     for m in unfused:
                         del m.fused  # back to the class default (fused) for eager torch

@@ -1,4 +1,4 @@
-"""Greedy non-maximum suppression in torch (no torchvision).
+"""Greedy non-maximum suppression (torch in and out, numpy inside; no torchvision).
 
 The face detectors of the reference use three NMS variants that differ only in
 details which change results near the threshold: the ``+1`` pixel convention
@@ -8,6 +8,7 @@ the dtype of the boxes given, so callers reproduce the reference's arithmetic.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -40,18 +41,22 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *,
         order = order[:top_k]
     if order.numel() == 0:
         return order
-    x1, y1, x2, y2 = boxes.unbind(1)
-    areas = (x2 - x1 + offset) * (y2 - y1 + offset)
+    # the greedy loop in numpy: the same elementwise float ops in the same order (so the same bits) as in
+    # torch, at ~1 us instead of ~5 us per op; seeded S3FD keeps ~1700 boxes per frame (0.16 -> 0.03 s)
+    x1, y1, x2, y2 = boxes.detach().cpu().numpy().T
+    rest = order.cpu().numpy()
     keep = []
-    while order.numel() > 0:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        if rest.numel() == 0:
-            break
-        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest]) + offset).clamp(min=0.0)
-        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest]) + offset).clamp(min=0.0)
-        inter = w * h
-        iou = inter / (areas[i] + areas[rest] - inter)
-        order = rest[~(iou > iou_threshold)] if keep_undefined else rest[iou <= iou_threshold]
-    return torch.stack(keep)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # overflowing boxes: inf / NaN as in torch
+        areas = (x2 - x1 + offset) * (y2 - y1 + offset)
+        while rest.size > 0:
+            i = rest[0]
+            keep.append(i)
+            rest = rest[1:]
+            if rest.size == 0:
+                break
+            w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + offset, 0.0)
+            h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + offset, 0.0)
+            inter = w * h
+            iou = inter / (areas[i] + areas[rest] - inter)
+            rest = rest[~(iou > iou_threshold)] if keep_undefined else rest[iou <= iou_threshold]
+    return torch.from_numpy(np.asarray(keep, dtype=np.int64))

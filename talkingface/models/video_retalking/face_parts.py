@@ -103,7 +103,7 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     lm3d = recon3d.load_lm3d(bfm) if bfm is not None else recon3d.seeded_lm3d()
     expression_mat = files.path("expression") if uses_expression_file(options.expression) else None
 
-    s3fd_net = None
+    s3fd_net = fan_net = None
     if options.landmarks == "fan" or options.face_detector == "s3fd":
         s3fd_net = load_net(s3fd.S3FD(), name="s3fd", path=files.path("s3fd"), weights=mode, seed=seed,
                             device=device)
@@ -114,8 +114,8 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     on_crops = "center" if person is not None else None  # the crop was made around the chosen person
     if options.landmarks == "fan":
         fan_detector = s3fd.S3FDDetector(s3fd_net, device, channel_order="bgr", decode_dtype=torch.float64)
-        landmarker = landmarks.FANLandmarks(with_stand_in_boxes(fan_detector),
-                                            load_fan(files.path("fan"), weights=mode, seed=seed, device=device),
+        fan_net = load_fan(files.path("fan"), weights=mode, seed=seed, device=device)
+        landmarker = landmarks.FANLandmarks(with_stand_in_boxes(fan_detector), fan_net,
                                             device, select=on_crops, gaps=options.landmark_gaps)
     else:
         landmarker = landmarks.DlibLandmarks(predictor, select=on_crops, gaps=options.landmark_gaps)
@@ -141,13 +141,14 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     gpen_detector = None
     if options.enhancer == "gpen" or options.compose == "official":
         gpen_detector = retinaface("gpen", "retinaface")
-    gpen = gfpgan = None
+    gpen = gfpgan = gfpgan_detector = None
     if options.enhancer == "gpen":
+        gfpgan_detector = retinaface("facexlib", "gfpgan_detection")
         gpen = restore.FaceEnhancer(load_gpen(files.path("gpen"), weights=mode, seed=seed, device=device), parse,
                                     five_points_of(gpen_detector, "RetinaFace (GPEN references)"), device)
         generator = torch.Generator(device="cpu").manual_seed(seed) if options.noise == "seeded" else None
         gfpgan = restore.GFPGANRestorer(load_gfpgan(files.path("gfpgan"), weights=mode, seed=seed, device=device),
-                                        five_points_of(retinaface("facexlib", "gfpgan_detection"),
+                                        five_points_of(gfpgan_detector,
                                                        "RetinaFace (GFPGAN)"),
                                         device, noise=options.noise, generator=generator)
     # the official compose runs FaceEnhancement.process(face_enhance=False): detector + parser, no GPEN net
@@ -173,8 +174,13 @@ def build(config: Any, mode: str, seed: int, device: str, options: Any, files: A
     from talkingface.accel import AccelOptions, accelerate
 
     accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
-    for net in [recon, parse_net] + ([gpen.gpen, gfpgan.net] if gpen is not None else []):
-        accelerate(net, accel)
+    nets = [recon, parse_net] + ([gpen.gpen, gfpgan.net] if gpen is not None else [])
+    if not device.startswith("cuda"):  # detectors + FAN: the CPU backends (onnx_backends.md); on CUDA they stay
+        # fp32 eager as before (fp16 autocast / channels_last there are unmeasured for them)
+        nets += [s3fd_net, fan_net] + [d.net for d in (gpen_detector, gfpgan_detector) if d is not None]
+    for net in nets:
+        if net is not None:
+            accelerate(net, accel)
 
     def coefficients(crops256: np.ndarray, lm: np.ndarray) -> np.ndarray:
         return recon3d.coefficients(recon, crops256, lm, lm3d, device=device)
