@@ -139,8 +139,9 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps({**meta, "results": results}, indent=1))
     lines = [f"# Eager torch vs ONNX Runtime {meta['onnxruntime']} vs OpenVINO {meta['openvino'].split('-')[0]} "
              f"(f32), {args.threads} thread, seeded-v1 weights, torch {meta['torch']}", "",
-             "`python bench/bench_onnx_backends.py [--nets ...] --extra-path /tmp/speed3/ov` (each run updates "
-             "the rows of the networks it ran)", "",
+             "gpen / gfpgan / parsenet: `python bench/bench_onnx_backends.py --extra-path /tmp/speed3/ov` (median "
+             "of 2); dnet / enet_head: `python bench/bench_onnx_backends.py --nets dnet,enet_head --repeats 3` "
+             "(2026-12-01; each run updates the rows of the networks it ran)", "",
              "Process CPU seconds per call (median of `repeats` after a warm-up; eager and the runtimes interleaved "
              "for dnet / enet_head), speed-up over eager, max abs difference from eager fp32 over every output "
              "(parity: <= 1e-3, or 1e-5 of the output's largest magnitude for ParseNet's logits). Batch x size: "
