@@ -94,6 +94,14 @@ def run_ours(args, work: Path, variant: str = "") -> dict:
     return json.loads((REPO / f"bench/results/{name}.json").read_text())
 
 
+def runtimes_note(args) -> str:
+    """Which CPU runtimes our side could use (cpu_backend auto picks among the installed ones)."""
+    env = dict(os.environ, **({"PYTHONPATH": args.ours_pythonpath} if args.ours_pythonpath else {}))
+    probe = "import importlib.util as u; print(' + '.join(m for m in ('onnxruntime', 'openvino') if u.find_spec(m)))"
+    found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip()
+    return f"{found or 'no ONNX runtime'} installed, cpu_backend auto"
+
+
 def per_output_frame(side: dict, frames: int) -> float:
     """A long clip's CPU s per output frame: video-only networks (D-Net, 3DMM, FAN) run on every input frame,
     the rest once per output frame (both pipelines drop the frames past the last mel window)."""
@@ -196,7 +204,7 @@ def main() -> None:
               "threads": args.threads, "official": official, "ours": ours, "variants": variants,
               "ratio_cpu_per_output_s": (official["cpu_s"] / (official.get("output_frames") or args.frames))
               / (ours["cpu_s"] / (ours.get("output_frames") or args.frames)),
-              "ours_note": "onnxruntime + openvino (--ours-pythonpath) installed, cpu_backend auto" if args.ours_pythonpath else "onnxruntime installed, cpu_backend auto"}
+              "ours_note": runtimes_note(args)}
     command = "python bench/bench_official.py " + " ".join(sys.argv[1:])
     out = REPO / "bench/results/official_side_by_side"
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))

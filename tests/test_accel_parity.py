@@ -117,7 +117,8 @@ def test_auto_backend_prefers_the_measured_fastest_installed_one():
     opts = AccelOptions(device="cpu")
     expected_gpen = next((b for b in ("openvino", "onnxruntime") if onnx_backend.available(b)), None)
     assert opts.cpu_backend_for("FullGenerator") == expected_gpen
-    assert opts.cpu_backend_for("DNet") is None  # not exportable: torch
+    assert opts.cpu_backend_for("DNet") == ("openvino" if onnx_backend.available("openvino") else None)
+    assert opts.cpu_backend_for("ENet") is None  # the L-Net's FFT does not export: torch (its head: ENetHead)
     assert AccelOptions(device="cpu", cpu_backend="torch").cpu_backend_for("FullGenerator") is None
     assert AccelOptions(device="cpu", precision="bf16").cpu_backend_for("FullGenerator") is None  # fp32 only
     assert AccelOptions(device="cuda").cpu_backend_for("FullGenerator") is None

@@ -21,5 +21,7 @@ def test_device_path_matches_cpu_path(short_clip, tmp_path):  # noqa: F811
     psnr = 10 * np.log10(255.0 ** 2 / max(np.mean((a - b) ** 2), 1e-12))
     # same pipeline; torch ops within rounding of OpenCV's (and the same encode). 39.1 dB measured since GFPGAN
     # draws seeded noise on both paths (the official's fresh noise, made reproducible): the warp's sub-pixel
-    # quantisation now also moves the noise-driven texture of the restored face
-    assert psnr > 38, psnr
+    # quantisation now also moves the noise-driven texture of the restored face. 37.9 dB since the D-Net runs
+    # on OpenVINO by default (its output 1.7e-4 from eager torch: other uint8 stabilised crops, so other GPEN
+    # references and other texture for the two composes to disagree on; 39.1 dB with the D-Net in torch)
+    assert psnr > 37.5, psnr

@@ -57,7 +57,7 @@ class AccelOptions:
         Asked for by name: that runtime for any network, if installed. ``auto``: for the networks measured
         faster than torch at fp32 parity (:data:`onnx_backend.ORT_NETWORKS`), OpenVINO where it measured
         faster than ONNX Runtime (:data:`onnx_backend.OPENVINO_FIRST`) and is installed, else ONNX Runtime
-        if installed, else torch.
+        if installed, else torch; OpenVINO or torch for those only OpenVINO beat (:data:`onnx_backend.OPENVINO_ONLY`).
         """
         from talkingface.accel import onnx_backend
 
@@ -65,9 +65,11 @@ class AccelOptions:
             return None
         if self.cpu_backend in onnx_backend.BACKENDS:
             return self.cpu_backend if onnx_backend.available(self.cpu_backend) else None
-        if self.cpu_backend != "auto" or network not in onnx_backend.ORT_NETWORKS:
+        if self.cpu_backend != "auto" or network not in onnx_backend.ORT_NETWORKS | onnx_backend.OPENVINO_ONLY:
             return None
         order = ("openvino", "onnxruntime") if network in onnx_backend.OPENVINO_FIRST else ("onnxruntime",)
+        if network in onnx_backend.OPENVINO_ONLY:
+            order = ("openvino",)
         return next((b for b in order if onnx_backend.available(b)), None)
 
     @property

@@ -28,15 +28,18 @@ log = logging.getLogger(__name__)
 
 #: networks ONNX Runtime / OpenVINO ran faster than eager torch at parity on CPU (bench/results/levers.md,
 #: 1 thread): ReconNet 2.85x, ParseNet 1.75x, GFPGAN 1.10x (ORT); GPEN 2.0x (ORT) / 2.5x (OpenVINO) in its
-#: non-fused export; D-Net and E-Net do not export (grid_sample shapes, noise drawn in forward) and stay on torch
-ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean", "FullGenerator",
+#: non-fused export; the E-Net's head (after the L-Net, noise as inputs, batch 4) 1.23x (ORT) / 1.63x (OpenVINO);
+#: the whole E-Net does not export (the L-Net's FFT) and stays on torch (bench/results/onnx_backends.md)
+ORT_NETWORKS = frozenset({"ReconNet", "ParseNet", "GFPGANv1Clean", "FullGenerator", "ENetHead",
                           # face detectors and landmarks (bench/results/onnx_backends.md, detectors section):
                           # S3FD 1.25x, RetinaFace 1.75x, FAN 1.30x per call at the bench's shapes
                           "S3FD", "RetinaFace", "FAN"})
+#: faster than torch on OpenVINO only: D-Net 1.26x (OpenVINO) but 0.97x (ORT) at batch 4; torch without OpenVINO
+OPENVINO_ONLY = frozenset({"DNet"})
 BACKENDS = ("onnxruntime", "openvino")
 #: of those, where OpenVINO (f32) ran faster than ONNX Runtime (bench/results/levers.md, 1 thread):
 #: GPEN 1.27x, GFPGAN 1.24x, ParseNet 1.07x; ``cpu_backend: auto`` prefers it there when installed
-OPENVINO_FIRST = frozenset({"FullGenerator", "GFPGANv1Clean", "ParseNet",
+OPENVINO_FIRST = frozenset({"FullGenerator", "GFPGANv1Clean", "ParseNet", "ENetHead",
                             # S3FD / FAN: OpenVINO = ONNX Runtime within 5 %, closer to eager (2.7e-6 vs 6.8e-6
                             # on S3FD); RetinaFace stays on ONNX Runtime (4 % faster, half the difference)
                             "S3FD", "FAN"})
@@ -113,6 +116,19 @@ def _open(path: Path, backend: str = "onnxruntime") -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def _structure(out: Any) -> Any:
+    """How a forward's result maps to the graph's flat outputs (stored in the ``.verified.json``)."""
+    if isinstance(out, dict):  # the exporter flattens a dict into its values, in insertion order
+        return {"dict": list(out)}
+    return "tuple" if isinstance(out, (tuple, list)) else "tensor"
+
+
+def _flatten(out: Any) -> tuple[torch.Tensor, ...]:
+    if isinstance(out, dict):
+        return tuple(out.values())
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
 class OrtForward:
     """``forward``-compatible callable running ONNX Runtime sessions, one per input shape."""
 
@@ -163,20 +179,25 @@ class OrtForward:
                 try:
                     for m in unfused:  # static kernels in the graph (module docstring)
                         m.fused = False
-                    # the wrapper in the module's own mode: the exporter restores the wrapper's mode when done,
-                    # recursively, and a new Module is in training mode (BatchNorm nets were left training)
+                    # the wrapper in the module's own mode: the exporter restores the wrapper's mode afterwards,
+                    # recursively, and a new Module is in training mode (it would leave BatchNorm training)
                     wrapped = Wrapped(self.module, self.eager).train(self.module.training)
                     torch.onnx.export(wrapped, example, str(tmp), opset_version=17, dynamo=False)
+                except Exception as exc:  # an op the exporter does not know (e.g. the L-Net's FFT): stay on torch
+                    log.warning("%s: ONNX export failed (%s); torch kept", type(self.module).__name__,
+                                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    self.failed = True
+                    tmp.unlink(missing_ok=True)
+                    return None
                 finally:
                     for m in unfused:
                         del m.fused  # back to the class default (fused) for eager torch
             tmp.replace(path)
         session = _open(path, self.backend)
-        structure = "tuple" if isinstance(eager_out, (tuple, list)) else "tensor"
+        structure = _structure(eager_out)
         self.sessions[key], self.structure[key] = session, structure
         got = self._run(session, structure, args)
-        flat_e = eager_out if isinstance(eager_out, (tuple, list)) else (eager_out,)
-        flat_g = got if isinstance(got, tuple) else (got,)
+        flat_e, flat_g = _flatten(eager_out), _flatten(got)
         diff = max(float((e.float() - g).abs().max()) for e, g in zip(flat_e, flat_g))
         scale = max(float(e.float().abs().max()) for e in flat_e)
         if len(flat_e) != len(flat_g) or diff > max(PARITY, PARITY_RELATIVE * scale):
@@ -195,6 +216,8 @@ class OrtForward:
         names = [i.name for i in session.get_inputs()]
         outs = session.run(None, {n: a.detach().contiguous().cpu().numpy() for n, a in zip(names, args)})
         tensors = tuple(torch.from_numpy(o) for o in outs)
+        if isinstance(structure, dict):  # D-Net's {"flow_field", "warp_image", "fake_image"}, in the graph's order
+            return dict(zip(structure["dict"], tensors))
         return tensors if structure == "tuple" else tensors[0]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -6,6 +6,7 @@ tested alone. :func:`build_parts` loads official weights or ``seeded-v1``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,11 @@ def build_parts(config: Any, weights: Any, options: Any) -> Parts:
 
     accel = AccelOptions.from_config(config, device)  # accel hook: each loaded network run by the accel layer
     accelerate(nets.dnet, accel, "DNet")
-    accelerate(nets.enet, accel, "ENet")
+    # the whole E-Net stays torch (the L-Net's FFT does not export); its head (style encoder + decoder, 85 % of
+    # the E-Net's CPU time) runs on the CPU backend, fed noise drawn before the call (bench/results/onnx_backends.md)
+    accelerate(nets.enet, dataclasses.replace(accel, cpu_backend="torch"), "ENet")
+    accelerate(nets.enet.head, accel, "ENetHead")
+    noise_as_inputs = accel.cpu_backend_for("ENetHead") is not None
 
     def dnet(src: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
         with autocast(device, options.precision):
@@ -66,7 +71,11 @@ def build_parts(config: Any, weights: Any, options: Any) -> Parts:
     def enet(mel: torch.Tensor, img: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         ref = img[:, 3:]
         with autocast(device, options.precision):
-            pred, _ = nets.enet(mel.to(device), img.to(device), ref.to(device), generator=generator)
+            if noise_as_inputs:  # the same draws as inside the call (ENet.draw_noise), made first: a pure graph
+                noise = nets.enet.draw_noise(mel.shape[0], generator, device)
+                pred, _ = nets.enet(mel.to(device), img.to(device), ref.to(device), *noise)
+            else:
+                pred, _ = nets.enet(mel.to(device), img.to(device), ref.to(device), generator=generator)
         return pred.float()
 
     return Parts(dnet=dnet, enet=enet, files=files, **face_parts.build(config, mode, seed, device, options, files))
