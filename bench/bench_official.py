@@ -184,6 +184,8 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", choices=("official", "ours"), default=[],
                         help="reuse the last result of these sides (WORKDIR/official_result.json, "
                              "bench/results/official_side_by_side_ours.json)")
+    parser.add_argument("--variants", nargs="*", default=[],
+                        help='also run ours with these opt-in overrides, each "key=value,key=value"')
     args = parser.parse_args()
     from profile_pipeline import make_clip
 

@@ -139,3 +139,34 @@ def test_gfpgan_with_drawn_noise_runs_on_onnx_backends_within_fp32_parity(nets, 
     assert len(noise) == module.stylegan_decoder.num_layers
     assert (out - ref).abs().max().item() <= 1e-3
     assert len(list((tmp_path / "onnx").glob("*verified.json"))) == 1  # exported, parity-checked, used
+
+
+_EXPORT_IN_A_PROCESS = """
+import sys, torch
+from talkingface.accel.onnx_backend import OrtForward
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 1)).eval()
+forward = OrtForward(net, net.forward, sys.argv[1], backend="onnxruntime")
+with torch.inference_mode():
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    got, ref = forward(x), net(x)
+assert not forward.failed and float((got - ref).abs().max()) < 1e-5
+print("ok")
+"""
+
+
+def test_processes_exporting_into_one_cache_at_once_do_not_collide(tmp_path):
+    """Ray workers share the accel cache: two first exports of the same network at the same time both finish
+    with a complete file (each writes its own temporary name), and nothing temporary is left behind."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("onnxruntime")
+    repo = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", _EXPORT_IN_A_PROCESS, str(tmp_path)], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert len(list(tmp_path.glob("*.onnx"))) == 1 and len(list(tmp_path.glob("*.verified.json"))) == 1
+    assert not list(tmp_path.glob("*tmp*"))

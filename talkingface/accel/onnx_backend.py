@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,9 @@ class OrtForward:
         eager_out = self.eager(*args)
         if not path.exists():
             self.cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.onnx")
+            # one temporary name per process: Ray workers (or test workers) sharing a cache folder may export
+            # the same network at once; each renames its own complete file into place
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.onnx")
 
             class Wrapped(torch.nn.Module):  # the plain forward, whatever wrapper is installed on the module
                 def __init__(self, inner: torch.nn.Module, forward: Any) -> None:
@@ -207,7 +210,9 @@ class OrtForward:
             return None
         import json
 
-        verified.write_text(json.dumps({"structure": structure, "max_abs_diff": diff, "scale": scale}))
+        pending = verified.with_suffix(f".{os.getpid()}.tmp")
+        pending.write_text(json.dumps({"structure": structure, "max_abs_diff": diff, "scale": scale}))
+        pending.replace(verified)  # a reader never sees half a file
         log.info("%s: %s backend for input %s (parity %.1e)", type(self.module).__name__, self.backend, key, diff)
         return session, structure
 
